@@ -1,0 +1,140 @@
+"""qs-jwt: create, inspect and check JWTs for Qlik Cloud and client-managed Qlik Sense (QSEoW).
+
+The public API is imported lazily, so ``import qs_jwt`` (and the command-line tool's start-up)
+stays cheap; names load on first use::
+
+    import qs_jwt
+
+    token = qs_jwt.create_qscloud_token(
+        open("privatekey.pem", "rb").read(),
+        issuer="my-app", keyid="key-1", sub="alice-42",
+        email="alice@example.com", email_verified=True, expires="5m",
+    )
+    print(token.token)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+# public name -> module that defines it
+_EXPORTS = {
+    # tokens
+    "create_qscloud_token": "tokens",
+    "create_qseow_token": "tokens",
+    "QsCloudTokenFactory": "tokens",
+    "Signer": "tokens",
+    "Token": "tokens",
+    "DecodedToken": "tokens",
+    "Verification": "tokens",
+    "decode_unverified": "tokens",
+    "inspect_token": "tokens",
+    "verify": "tokens",
+    # checks
+    "check_qscloud": "checks",
+    "check_qseow": "checks",
+    "check_key_material": "checks",
+    "CheckReport": "checks",
+    "Finding": "checks",
+    # keys and certificates
+    "load_private_key": "keys",
+    "validate_private_key": "keys",
+    "load_public_key": "keys",
+    "load_jwks": "keys",
+    "read_key_source": "keys",
+    "generate_rsa_key": "keys",
+    "private_key_pem": "keys",
+    "public_key_pem": "keys",
+    "public_jwk": "keys",
+    "jwk_thumbprint": "keys",
+    "JsonWebKey": "keys",
+    "create_key_files": "certs",
+    "create_self_signed_certificate": "certs",
+    "describe_key_material": "certs",
+    "single_line_pem": "certs",
+    "KeyFiles": "certs",
+    "KeyInfo": "certs",
+    # claims and durations
+    "parse_duration": "durations",
+    "QSCLOUD_AUDIENCE": "claims",
+    "QSCLOUD_MAX_LIFETIME": "claims",
+    # errors
+    "QsJwtError": "errors",
+    "InvalidValueError": "errors",
+    "KeyLoadError": "errors",
+    "OutputExistsError": "errors",
+    "FileWriteError": "errors",
+    "TokenFormatError": "errors",
+    "VerificationError": "errors",
+    "QlikApiError": "errors",
+    "QsJwtWarning": "errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'qs_jwt' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module_name}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from .certs import (
+        KeyFiles,
+        KeyInfo,
+        create_key_files,
+        create_self_signed_certificate,
+        describe_key_material,
+        single_line_pem,
+    )
+    from .checks import CheckReport, Finding, check_key_material, check_qscloud, check_qseow
+    from .claims import QSCLOUD_AUDIENCE, QSCLOUD_MAX_LIFETIME
+    from .durations import parse_duration
+    from .errors import (
+        FileWriteError,
+        InvalidValueError,
+        KeyLoadError,
+        OutputExistsError,
+        QlikApiError,
+        QsJwtError,
+        QsJwtWarning,
+        TokenFormatError,
+        VerificationError,
+    )
+    from .keys import (
+        JsonWebKey,
+        generate_rsa_key,
+        jwk_thumbprint,
+        load_jwks,
+        load_private_key,
+        load_public_key,
+        private_key_pem,
+        public_jwk,
+        public_key_pem,
+        read_key_source,
+        validate_private_key,
+    )
+    from .tokens import (
+        DecodedToken,
+        QsCloudTokenFactory,
+        Signer,
+        Token,
+        Verification,
+        create_qscloud_token,
+        create_qseow_token,
+        decode_unverified,
+        inspect_token,
+        verify,
+    )

@@ -1,0 +1,535 @@
+"""Create, decode and verify tokens.
+
+Minting builds the compact JWS itself with ``cryptography`` (three base64url parts, one RSA
+signature) and verifies every signature with the public key before returning it, so keys loaded
+without the slow consistency check can never produce a bad token. Verification uses PyJWT on top
+of this package's strict parser.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import _clock
+from ._jws import (
+    RSA_ALGORITHMS,
+    b64url_encode,
+    dumps_compact,
+    escape_text,
+    parse_compact,
+    parse_json_object,
+    sign_bytes,
+    verify_bytes,
+)
+from .claims import qscloud_claims, qseow_claims
+from .durations import parse_duration
+from .errors import InvalidValueError, KeyLoadError, QsJwtWarning, VerificationError
+from .keys import JsonWebKey, load_jwks, load_private_key, load_public_key
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
+
+__all__ = [
+    "DecodedToken",
+    "QsCloudTokenFactory",
+    "Signer",
+    "Token",
+    "Verification",
+    "create_qscloud_token",
+    "create_qseow_token",
+    "decode_unverified",
+    "inspect_token",
+    "load_verification_key",
+    "verify",
+]
+
+Lifetime = str | float | int | _dt.timedelta
+
+
+def _lifetime(expires: Lifetime) -> float:
+    if isinstance(expires, _dt.timedelta):
+        return expires.total_seconds()
+    if isinstance(expires, str):
+        return parse_duration(expires)
+    if isinstance(expires, bool) or not isinstance(expires, int | float):
+        raise InvalidValueError("expires: expected a duration such as '60m', seconds or a timedelta",
+                                option="--expires")
+    if not math.isfinite(expires) or expires <= 0:
+        raise InvalidValueError("expires: the lifetime must be a positive number of seconds", option="--expires")
+    return float(expires)
+
+
+def _check_algorithm(algorithm: str) -> str:
+    if algorithm not in RSA_ALGORITHMS:
+        raise InvalidValueError(
+            f"--algorithm {algorithm!r}: use one of {', '.join(RSA_ALGORITHMS)}", option="--algorithm"
+        )
+    return algorithm
+
+
+class Signer:
+    """Signs JWTs with one RSA private key; reuse it to mint many tokens.
+
+    Every signature is verified with the key's public half before the token is returned, which is
+    what makes it safe to load keys with ``unsafe_skip_rsa_key_validation``.
+
+    :param key: an RSA private key object, or PEM/DER bytes or text (loaded without the slow check).
+    :param passphrase: the passphrase when ``key`` is an encrypted key in bytes or text.
+    """
+
+    def __init__(self, key: RSAPrivateKey | bytes | str, *, passphrase: bytes | str | None = None) -> None:
+        if isinstance(key, bytes | str):
+            key = load_private_key(key, passphrase=passphrase)
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise KeyLoadError("signing needs an RSA private key")
+        self.key = key
+        self.public_key = key.public_key()
+
+    def sign(self, header: Mapping[str, Any], payload: Mapping[str, Any]) -> str:
+        """Serialise, sign and self-verify; return the compact token.
+
+        :raises InvalidValueError: the header or payload cannot be serialised (NaN, lone surrogates).
+        :raises KeyLoadError: the key produced a signature that does not verify (a damaged key).
+        """
+        algorithm = _check_algorithm(str(header.get("alg", "")))
+        try:
+            head = b64url_encode(dumps_compact(dict(header)))
+            body = b64url_encode(dumps_compact(dict(payload)))
+        except (TypeError, ValueError) as exc:
+            raise InvalidValueError(f"the token cannot be serialised: {exc}") from None
+        signing_input = f"{head}.{body}".encode("ascii")
+        signature = sign_bytes(algorithm, self.key, signing_input)
+        if not verify_bytes(algorithm, self.public_key, signing_input, signature):
+            raise KeyLoadError("the private key produced a signature its public key rejects; the key is damaged")
+        return f"{head}.{body}.{b64url_encode(signature)}"
+
+
+@dataclass(frozen=True)
+class Token:
+    """A signed token together with the header and payload it was made from."""
+
+    token: str
+    header: dict[str, Any]
+    payload: dict[str, Any]
+
+    @property
+    def expires_at(self) -> _dt.datetime | None:
+        exp = self.payload.get("exp")
+        return _dt.datetime.fromtimestamp(exp, tz=_dt.UTC) if isinstance(exp, int) else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"token", "header", "payload", "expiresAt"}`` (expiresAt as UTC ISO-8601)."""
+        expires = self.expires_at
+        return {
+            "token": self.token,
+            "header": self.header,
+            "payload": self.payload,
+            "expiresAt": expires.strftime("%Y-%m-%dT%H:%M:%SZ") if expires else None,
+        }
+
+    def __str__(self) -> str:
+        return self.token
+
+
+def _signer(key: Signer | RSAPrivateKey | bytes | str, passphrase: bytes | str | None) -> Signer:
+    return key if isinstance(key, Signer) else Signer(key, passphrase=passphrase)
+
+
+def create_qscloud_token(
+    key: Signer | RSAPrivateKey | bytes | str,
+    *,
+    issuer: str,
+    keyid: str,
+    expires: Lifetime = "60m",
+    sub: str | None = None,
+    email: str | None = None,
+    email_verified: bool | str | None = None,
+    name: str | None = None,
+    groups: Iterable[str] | None = None,
+    extra_claims: Mapping[str, Any] | None = None,
+    algorithm: str = "RS256",
+    allow_long_lifetime: bool = False,
+    passphrase: bytes | str | None = None,
+    now: float | None = None,
+) -> Token:
+    """A token for a Qlik Cloud JWT identity provider (``POST /login/jwt-session``).
+
+    :param key: the signing key (object, PEM/DER, or a :class:`Signer` to reuse).
+    :param issuer: must equal the identity provider's issuer.
+    :param keyid: must equal the identity provider's key id; goes into the header ``kid``.
+    :param expires: ``"5m"``-style text, seconds, or a timedelta; at most one hour unless
+        ``allow_long_lifetime``.
+    :param sub: the user's stable subject in Qlik Cloud (default: ``email``).
+    :param email_verified: required with ``email``; a bool or ``true/false/yes/no/1/0``.
+    :param name: display name (default: ``sub``).
+    :param groups: group names, emitted as the ``groups`` array.
+    :param extra_claims: further claims (Qlik Cloud ignores them); may not replace the claims above.
+    :param algorithm: RS256 (the one Qlik Cloud documents), RS384 or RS512 (warns).
+    :param now: the issue time in seconds since the epoch (default: the current time).
+    :raises InvalidValueError: for bad values; :raises KeyLoadError: for an unusable key.
+    """
+    _check_algorithm(algorithm)
+    if algorithm != "RS256":
+        warnings.warn(
+            f"Qlik Cloud documents RS256 only for JWT identity providers; {algorithm} may be rejected",
+            QsJwtWarning,
+            stacklevel=2,
+        )
+    from .claims import check_text
+
+    keyid = check_text(keyid, option="--keyid")
+    signer = _signer(key, passphrase)
+    payload = qscloud_claims(
+        issuer=issuer,
+        lifetime=_lifetime(expires),
+        iat=int(_clock.resolve(now)),
+        sub=sub,
+        email=email,
+        email_verified=email_verified,
+        name=name,
+        groups=groups,
+        extra=extra_claims,
+        allow_long_lifetime=allow_long_lifetime,
+    )
+    header = {"alg": algorithm, "typ": "JWT", "kid": keyid}
+    return Token(signer.sign(header, payload), header, payload)
+
+
+def create_qseow_token(
+    key: Signer | RSAPrivateKey | bytes | str,
+    *,
+    user_id: str,
+    user_directory: str,
+    audience: str,
+    expires: Lifetime,
+    name: str | None = None,
+    email: str | None = None,
+    groups: Iterable[str] | None = None,
+    userid_claim: str = "userId",
+    userdir_claim: str = "userDirectory",
+    groups_claim: str = "groups",
+    extra_claims: Mapping[str, Any] | None = None,
+    algorithm: str = "RS256",
+    passphrase: bytes | str | None = None,
+    now: float | None = None,
+) -> Token:
+    """A token for a QSEoW virtual proxy with JWT authentication.
+
+    :param userid_claim: the virtual proxy's "JWT attribute for user ID" (case-sensitive).
+    :param userdir_claim: the virtual proxy's "JWT attribute for user directory".
+    :param groups_claim: the claim carrying the groups (``group`` matches the Node tool).
+    :param audience: the virtual proxy's audience; goes into ``aud``.
+    :param extra_claims: attributes for the virtual proxy's JWT attribute mapping.
+    :raises InvalidValueError: for bad values; :raises KeyLoadError: for an unusable key.
+    """
+    _check_algorithm(algorithm)
+    signer = _signer(key, passphrase)
+    payload = qseow_claims(
+        user_id=user_id,
+        user_directory=user_directory,
+        audience=audience,
+        lifetime=_lifetime(expires),
+        iat=int(_clock.resolve(now)),
+        name=name,
+        email=email,
+        groups=groups,
+        userid_claim=userid_claim,
+        userdir_claim=userdir_claim,
+        groups_claim=groups_claim,
+        extra=extra_claims,
+    )
+    header = {"alg": algorithm, "typ": "JWT"}
+    return Token(signer.sign(header, payload), header, payload)
+
+
+class QsCloudTokenFactory:
+    """Mints Qlik Cloud tokens for many users with one key and one identity-provider setup.
+
+    Meant for a web backend that signs a short-lived token per user login::
+
+        factory = QsCloudTokenFactory(key_pem, issuer="my-app", keyid="key-1", expires="5m")
+        token = factory.create(sub="alice-42", email="alice@example.com", email_verified=True)
+    """
+
+    def __init__(
+        self,
+        key: RSAPrivateKey | bytes | str,
+        *,
+        issuer: str,
+        keyid: str,
+        expires: Lifetime = "5m",
+        algorithm: str = "RS256",
+        passphrase: bytes | str | None = None,
+    ) -> None:
+        self.signer = Signer(key, passphrase=passphrase)
+        self.issuer = issuer
+        self.keyid = keyid
+        self.lifetime = _lifetime(expires)
+        self.algorithm = _check_algorithm(algorithm)
+
+    def create(
+        self,
+        *,
+        sub: str | None = None,
+        email: str | None = None,
+        email_verified: bool | str | None = None,
+        name: str | None = None,
+        groups: Iterable[str] | None = None,
+        extra_claims: Mapping[str, Any] | None = None,
+        now: float | None = None,
+    ) -> Token:
+        """A new token (fresh ``jti``) for one user; see :func:`create_qscloud_token`."""
+        return create_qscloud_token(
+            self.signer,
+            issuer=self.issuer,
+            keyid=self.keyid,
+            expires=self.lifetime,
+            sub=sub,
+            email=email,
+            email_verified=email_verified,
+            name=name,
+            groups=groups,
+            extra_claims=extra_claims,
+            algorithm=self.algorithm,
+            now=now,
+        )
+
+
+# --- decoding and verification ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DecodedToken:
+    """A token's header and payload, read without verifying anything."""
+
+    token: str
+    header: dict[str, Any]
+    payload: dict[str, Any]
+    signature: bytes
+
+    @property
+    def algorithm(self) -> str:
+        alg = self.header.get("alg")
+        return alg if isinstance(alg, str) else ""
+
+    @property
+    def key_id(self) -> str | None:
+        kid = self.header.get("kid")
+        return kid if isinstance(kid, str) else None
+
+
+def decode_unverified(token: str) -> DecodedToken:
+    """Read a token's header and payload WITHOUT verifying its signature. Never trust the result.
+
+    The parse is strict: 3 parts, canonical base64url, JSON objects without duplicate names,
+    no ``crit`` header, no ``alg: none``, at most 64 KiB.
+
+    :raises TokenFormatError: for anything that is not a well-formed signed JWT.
+    """
+    jws = parse_compact(token)
+    payload = parse_json_object(jws.payload, what="payload")
+    return DecodedToken(token=token, header=jws.header, payload=payload, signature=jws.signature)
+
+
+@dataclass
+class Verification:
+    """The outcome of :func:`verify` / :func:`inspect_token`, one field per concern.
+
+    ``signature`` is None when no key was given; ``audience`` and ``issuer`` are None when no
+    expected value was given. ``errors`` holds one plain sentence per failure.
+    """
+
+    decoded: DecodedToken
+    signature: bool | None = None
+    expired: bool = False
+    not_yet_valid: bool = False
+    audience: bool | None = None
+    issuer: bool | None = None
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing that was checked failed."""
+        return not self.errors
+
+    def raise_for_errors(self) -> None:
+        """Raise :class:`VerificationError` listing the failures, if any."""
+        if self.errors:
+            raise VerificationError("; ".join(self.errors))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stable JSON form: ``signature, expired, notYetValid, audience, issuer, errors``."""
+        return {
+            "signature": self.signature,
+            "expired": self.expired,
+            "notYetValid": self.not_yet_valid,
+            "audience": self.audience,
+            "issuer": self.issuer,
+            "errors": list(self.errors),
+        }
+
+
+def _numeric_date(payload: Mapping[str, Any], claim: str, errors: list[str]) -> float | None:
+    if claim not in payload:
+        return None
+    value = payload[claim]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        errors.append(f"{claim} is not a number of seconds ({escape_text(value)})")
+        return None
+    return float(value)
+
+
+def _select_key(
+    decoded: DecodedToken, key: Any, errors: list[str]
+) -> RSAPublicKey | None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    if isinstance(key, bytes | str):
+        key = load_public_key(key)
+    if isinstance(key, rsa.RSAPublicKey):
+        return key
+    if isinstance(key, JsonWebKey):
+        key = [key]
+    if not isinstance(key, Sequence):
+        raise KeyLoadError(f"unsupported verification key type {type(key).__name__}")
+    keys = list(key)
+    kid = decoded.key_id
+    if kid is not None:
+        matches = [jwk for jwk in keys if jwk.kid == kid]
+        if not matches:
+            errors.append(f"no key in the key set has kid {escape_text(kid)}")
+            return None
+    else:
+        if len(keys) != 1:
+            errors.append("the token has no kid and the key set holds several keys")
+            return None
+        matches = keys
+    chosen = matches[0]
+    if chosen.alg is not None and chosen.alg != decoded.algorithm:
+        errors.append(f"the key is for {escape_text(chosen.alg)}, the token uses {escape_text(decoded.algorithm)}")
+        return None
+    return chosen.key
+
+
+def _check_signature(decoded: DecodedToken, public_key: RSAPublicKey, algorithms: Sequence[str]) -> str | None:
+    """None when the signature verifies with PyJWT, else the reason."""
+    import jwt
+
+    try:
+        jwt.PyJWS(options={"enforce_minimum_key_length": True}).decode_complete(
+            decoded.token, key=public_key, algorithms=list(algorithms)
+        )
+    except jwt.exceptions.InvalidSignatureError:
+        return "signature does not verify with the given key"
+    except jwt.exceptions.InvalidAlgorithmError as exc:
+        return f"signature algorithm not accepted ({exc})"
+    except jwt.exceptions.PyJWTError as exc:
+        return f"signature could not be checked ({exc})"
+    return None
+
+
+def inspect_token(
+    token: str,
+    *,
+    key: Any = None,
+    algorithms: Sequence[str] = RSA_ALGORITHMS,
+    audience: str | None = None,
+    issuer: str | None = None,
+    leeway: float = 0,
+    now: float | None = None,
+) -> Verification:
+    """Decode a token and check what can be checked: the signature when ``key`` is given, the time
+    claims, and the audience and issuer when expected values are given. Each concern is reported
+    on its own, so an expired but correctly signed token is not called a bad signature.
+
+    :param key: an RSA public key, a PEM/DER public key or certificate, a JWK set from
+        :func:`qs_jwt.load_jwks` (the token's ``kid`` picks the key), or None to skip the signature.
+    :param algorithms: accepted signature algorithms (never taken from the token).
+    :param leeway: seconds of clock skew tolerated for ``exp``, ``nbf`` and ``iat``.
+    :raises TokenFormatError: the token is malformed. :raises KeyLoadError: the key is unusable.
+    """
+    for alg in algorithms:
+        _check_algorithm(alg)
+    if isinstance(leeway, bool) or not isinstance(leeway, int | float) or not math.isfinite(leeway) or leeway < 0:
+        raise InvalidValueError("--leeway: expected a non-negative number of seconds", option="--leeway")
+    decoded = decode_unverified(token)
+    result = Verification(decoded=decoded)
+    errors = result.errors
+    if key is not None:
+        if decoded.algorithm not in algorithms:
+            result.signature = False
+            errors.append(
+                f"algorithm {escape_text(decoded.algorithm)} is not accepted (accepted: {', '.join(algorithms)})"
+            )
+        else:
+            public_key = _select_key(decoded, key, errors)
+            if public_key is None:
+                result.signature = False
+            else:
+                reason = _check_signature(decoded, public_key, algorithms)
+                result.signature = reason is None
+                if reason:
+                    errors.append(reason)
+    current = _clock.resolve(now)
+    payload = decoded.payload
+    exp = _numeric_date(payload, "exp", errors)
+    nbf = _numeric_date(payload, "nbf", errors)
+    iat = _numeric_date(payload, "iat", errors)
+    if exp is not None and current >= exp + leeway:
+        result.expired = True
+        errors.append("token has expired")
+    if nbf is not None and current + leeway < nbf:
+        result.not_yet_valid = True
+        errors.append("token is not valid yet (nbf is in the future)")
+    if iat is not None and current + leeway < iat:
+        result.not_yet_valid = True
+        errors.append("token was issued in the future (iat); check the clocks")
+    if audience is not None:
+        aud = payload.get("aud")
+        result.audience = aud == audience or (isinstance(aud, list) and audience in aud)
+        if not result.audience:
+            errors.append(f"audience is {escape_text(aud)}, expected {escape_text(audience)}")
+    if issuer is not None:
+        iss = payload.get("iss")
+        result.issuer = iss == issuer
+        if not result.issuer:
+            errors.append(f"issuer is {escape_text(iss)}, expected {escape_text(issuer)}")
+    return result
+
+
+def verify(
+    token: str,
+    key: Any,
+    *,
+    algorithms: Sequence[str] = RSA_ALGORITHMS,
+    audience: str | None = None,
+    issuer: str | None = None,
+    leeway: float = 0,
+    now: float | None = None,
+) -> Verification:
+    """Verify a token's signature with ``key`` and check its time claims, audience and issuer.
+
+    Returns the :class:`Verification` (``.ok``, per-concern fields, ``.errors``); call
+    ``.raise_for_errors()`` to turn failures into :class:`VerificationError`.
+    See :func:`inspect_token` for the parameters.
+    """
+    if key is None:
+        raise KeyLoadError("verify needs a key; use decode_unverified or inspect_token to read a token without one")
+    return inspect_token(
+        token, key=key, algorithms=algorithms, audience=audience, issuer=issuer, leeway=leeway, now=now
+    )
+
+
+def load_verification_key(data: bytes, *, source: str | None = None, jwks: bool = False) -> Any:
+    """A public key, certificate or JWK (``jwks=False``), or a JWK set (``jwks=True``), from file bytes."""
+    if jwks:
+        return load_jwks(data, source=source)
+    return load_public_key(data, source=source)
+
