@@ -15,8 +15,6 @@ stays cheap; names load on first use::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from ._version import __version__
 
 # public name -> module that defines it
@@ -24,6 +22,8 @@ _EXPORTS = {
     # tokens
     "create_qscloud_token": "tokens",
     "create_qseow_token": "tokens",
+    "qscloud_token_parts": "tokens",
+    "qseow_token_parts": "tokens",
     "QsCloudTokenFactory": "tokens",
     "Signer": "tokens",
     "Token": "tokens",
@@ -75,7 +75,7 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module_name = _EXPORTS.get(name)
     if module_name is None:
         raise AttributeError(f"module 'qs_jwt' has no attribute {name!r}")
@@ -90,6 +90,7 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 
+TYPE_CHECKING = False  # typing is not imported: it costs more start-up time than the whole CLI
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .certs import (
         KeyFiles,
@@ -136,5 +137,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         create_qseow_token,
         decode_unverified,
         inspect_token,
+        qscloud_token_parts,
+        qseow_token_parts,
         verify,
     )

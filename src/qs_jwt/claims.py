@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .durations import format_duration
 from .errors import InvalidValueError, QsJwtWarning
 
 __all__ = [
@@ -206,7 +207,8 @@ def qscloud_claims(
     seconds = lifetime_seconds(lifetime)
     if seconds > QSCLOUD_MAX_LIFETIME:
         message = (
-            f"--expires: {seconds} s exceeds Qlik Cloud's limit of {QSCLOUD_MAX_LIFETIME} s between nbf and exp"
+            f"--expires: {format_duration(seconds)} ({seconds} s) exceeds Qlik Cloud's limit of "
+            f"{QSCLOUD_MAX_LIFETIME} s between nbf and exp"
         )
         if not allow_long_lifetime:
             raise InvalidValueError(

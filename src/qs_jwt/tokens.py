@@ -45,6 +45,8 @@ __all__ = [
     "decode_unverified",
     "inspect_token",
     "load_verification_key",
+    "qscloud_token_parts",
+    "qseow_token_parts",
     "verify",
 ]
 
@@ -142,6 +144,50 @@ def _signer(key: Signer | RSAPrivateKey | bytes | str, passphrase: bytes | str |
     return key if isinstance(key, Signer) else Signer(key, passphrase=passphrase)
 
 
+def qscloud_token_parts(
+    *,
+    issuer: str,
+    keyid: str,
+    expires: Lifetime = "60m",
+    sub: str | None = None,
+    email: str | None = None,
+    email_verified: bool | str | None = None,
+    name: str | None = None,
+    groups: Iterable[str] | None = None,
+    extra_claims: Mapping[str, Any] | None = None,
+    algorithm: str = "RS256",
+    allow_long_lifetime: bool = False,
+    now: float | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The header and payload :func:`create_qscloud_token` signs, validated; no key needed.
+
+    Useful to check every value before doing anything costly (such as generating a key).
+    """
+    from .claims import check_text
+
+    _check_algorithm(algorithm)
+    keyid = check_text(keyid, option="--keyid")
+    payload = qscloud_claims(
+        issuer=issuer,
+        lifetime=_lifetime(expires),
+        iat=int(_clock.resolve(now)),
+        sub=sub,
+        email=email,
+        email_verified=email_verified,
+        name=name,
+        groups=groups,
+        extra=extra_claims,
+        allow_long_lifetime=allow_long_lifetime,
+    )
+    if algorithm != "RS256":
+        warnings.warn(
+            f"Qlik Cloud documents RS256 only for JWT identity providers; {algorithm} may be rejected",
+            QsJwtWarning,
+            stacklevel=2,
+        )
+    return {"alg": algorithm, "typ": "JWT", "kid": keyid}, payload
+
+
 def create_qscloud_token(
     key: Signer | RSAPrivateKey | bytes | str,
     *,
@@ -165,41 +211,58 @@ def create_qscloud_token(
     :param issuer: must equal the identity provider's issuer.
     :param keyid: must equal the identity provider's key id; goes into the header ``kid``.
     :param expires: ``"5m"``-style text, seconds, or a timedelta; at most one hour unless
-        ``allow_long_lifetime``.
+        ``allow_long_lifetime`` (which warns instead).
     :param sub: the user's stable subject in Qlik Cloud (default: ``email``).
     :param email_verified: required with ``email``; a bool or ``true/false/yes/no/1/0``.
     :param name: display name (default: ``sub``).
     :param groups: group names, emitted as the ``groups`` array.
     :param extra_claims: further claims (Qlik Cloud ignores them); may not replace the claims above.
-    :param algorithm: RS256 (the one Qlik Cloud documents), RS384 or RS512 (warns).
+    :param algorithm: RS256 (the one Qlik Cloud documents), RS384 or RS512 (these warn).
+    :param passphrase: the passphrase when ``key`` is encrypted PEM/DER.
     :param now: the issue time in seconds since the epoch (default: the current time).
-    :raises InvalidValueError: for bad values; :raises KeyLoadError: for an unusable key.
+    :raises InvalidValueError: for bad values. :raises KeyLoadError: for an unusable key.
     """
-    _check_algorithm(algorithm)
-    if algorithm != "RS256":
-        warnings.warn(
-            f"Qlik Cloud documents RS256 only for JWT identity providers; {algorithm} may be rejected",
-            QsJwtWarning,
-            stacklevel=2,
-        )
-    from .claims import check_text
+    header, payload = qscloud_token_parts(
+        issuer=issuer, keyid=keyid, expires=expires, sub=sub, email=email, email_verified=email_verified,
+        name=name, groups=groups, extra_claims=extra_claims, algorithm=algorithm,
+        allow_long_lifetime=allow_long_lifetime, now=now,
+    )
+    return Token(_signer(key, passphrase).sign(header, payload), header, payload)
 
-    keyid = check_text(keyid, option="--keyid")
-    signer = _signer(key, passphrase)
-    payload = qscloud_claims(
-        issuer=issuer,
+
+def qseow_token_parts(
+    *,
+    user_id: str,
+    user_directory: str,
+    audience: str,
+    expires: Lifetime,
+    name: str | None = None,
+    email: str | None = None,
+    groups: Iterable[str] | None = None,
+    userid_claim: str = "userId",
+    userdir_claim: str = "userDirectory",
+    groups_claim: str = "groups",
+    extra_claims: Mapping[str, Any] | None = None,
+    algorithm: str = "RS256",
+    now: float | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The header and payload :func:`create_qseow_token` signs, validated; no key needed."""
+    _check_algorithm(algorithm)
+    payload = qseow_claims(
+        user_id=user_id,
+        user_directory=user_directory,
+        audience=audience,
         lifetime=_lifetime(expires),
         iat=int(_clock.resolve(now)),
-        sub=sub,
-        email=email,
-        email_verified=email_verified,
         name=name,
+        email=email,
         groups=groups,
+        userid_claim=userid_claim,
+        userdir_claim=userdir_claim,
+        groups_claim=groups_claim,
         extra=extra_claims,
-        allow_long_lifetime=allow_long_lifetime,
     )
-    header = {"alg": algorithm, "typ": "JWT", "kid": keyid}
-    return Token(signer.sign(header, payload), header, payload)
+    return {"alg": algorithm, "typ": "JWT"}, payload
 
 
 def create_qseow_token(
@@ -227,26 +290,14 @@ def create_qseow_token(
     :param groups_claim: the claim carrying the groups (``group`` matches the Node tool).
     :param audience: the virtual proxy's audience; goes into ``aud``.
     :param extra_claims: attributes for the virtual proxy's JWT attribute mapping.
-    :raises InvalidValueError: for bad values; :raises KeyLoadError: for an unusable key.
+    :raises InvalidValueError: for bad values. :raises KeyLoadError: for an unusable key.
     """
-    _check_algorithm(algorithm)
-    signer = _signer(key, passphrase)
-    payload = qseow_claims(
-        user_id=user_id,
-        user_directory=user_directory,
-        audience=audience,
-        lifetime=_lifetime(expires),
-        iat=int(_clock.resolve(now)),
-        name=name,
-        email=email,
-        groups=groups,
-        userid_claim=userid_claim,
-        userdir_claim=userdir_claim,
-        groups_claim=groups_claim,
-        extra=extra_claims,
+    header, payload = qseow_token_parts(
+        user_id=user_id, user_directory=user_directory, audience=audience, expires=expires, name=name,
+        email=email, groups=groups, userid_claim=userid_claim, userdir_claim=userdir_claim,
+        groups_claim=groups_claim, extra_claims=extra_claims, algorithm=algorithm, now=now,
     )
-    header = {"alg": algorithm, "typ": "JWT"}
-    return Token(signer.sign(header, payload), header, payload)
+    return Token(_signer(key, passphrase).sign(header, payload), header, payload)
 
 
 class QsCloudTokenFactory:

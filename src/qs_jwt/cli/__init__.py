@@ -1,1 +1,359 @@
-def main(argv=None): return 0
+"""The ``qs-jwt`` command line: argparse, dispatch, and the mapping of errors to exit codes.
+
+Start-up is the budget of a CLI: this module imports only the standard library's argparse, os and
+sys. Each command's module (and with it cryptography or PyJWT) is imported when that command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .._version import __version__
+
+TYPE_CHECKING = False  # typing costs more start-up time than argparse; annotations are strings
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any, NoReturn
+
+PROG = "qs-jwt"
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_VERIFY = 3
+EXIT_API = 4
+
+EXIT_CODES_HELP = """\
+exit codes:
+  0  success
+  1  error (unreadable key or file, malformed token, file not written)
+  2  usage error (unknown option, missing or bad option value)
+  3  a token or key failed verification or a check
+  4  the remote Qlik API answered with an error"""
+
+ENVIRONMENT_HELP = """\
+environment:
+  QS_JWT_PRIVATE_KEY             PEM private key, used when no key option is given
+  QS_JWT_PRIVATE_KEY_PASSPHRASE  passphrase of an encrypted private key"""
+
+LOG_LEVELS = {"error": 0, "warn": 1, "warning": 1, "info": 2, "verbose": 3, "debug": 4}
+
+
+class UsageError(Exception):
+    """A command line that cannot be run as given (exit 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors that raise instead of exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=40, width=min(110, _terminal_width()))
+
+
+def _terminal_width() -> int:
+    try:
+        return os.get_terminal_size().columns - 2
+    except OSError:
+        return 100
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not (value >= 0 and value < 1e9):
+        raise argparse.ArgumentTypeError(f"expected a non-negative number of seconds, got {text!r}")
+    return value
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--loglevel", default="info", choices=list(LOG_LEVELS), metavar="LEVEL",
+        help="messages on stderr: error, warn, info (default), verbose or debug",
+    )
+
+
+def _add_key_source(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("signing key (one of these, else $QS_JWT_PRIVATE_KEY)")
+    group.add_argument("--cert-privatekey-file", metavar="FILE",
+                       help="PEM or DER private key file (PKCS#1 or PKCS#8, may be encrypted); '-' reads stdin")
+    group.add_argument("--cert-privatekey", metavar="PEM",
+                       help="private key PEM text (visible to other users in the process list; prefer "
+                            "--cert-privatekey-file or $QS_JWT_PRIVATE_KEY)")
+    group.add_argument("--cert-privatekey-passphrase-file", metavar="FILE",
+                       help="file holding the passphrase of an encrypted key (else "
+                            "$QS_JWT_PRIVATE_KEY_PASSPHRASE)")
+    group.add_argument("--cert-create", nargs="?", const="true", default="false", choices=["true", "false"],
+                       metavar="true|false",
+                       help="create a new key pair and self-signed certificate and sign with it (bare flag = true)")
+    _add_cert_create_options(group, prefix_flags=("--cert-file-prefix",),
+                             days_flags=("--cert-create-expires-days",),
+                             size_flags=("--cert-create-key-size",), cn_flags=("--cert-create-cn",))
+
+
+def _add_cert_create_options(group: Any, *, prefix_flags: Sequence[str], days_flags: Sequence[str],
+                             size_flags: Sequence[str], cn_flags: Sequence[str]) -> None:
+    group.add_argument(*prefix_flags, dest="cert_file_prefix", default="", metavar="PREFIX",
+                       help="prefix of the created file names, may include a folder (default: none): "
+                            "PREFIXprivatekey.pem, PREFIXpublickey.pem, PREFIXpublickey.cer")
+    group.add_argument(*days_flags, dest="cert_create_expires_days", metavar="DAYS",
+                       help="validity of the new certificate in days (1-36500)")
+    group.add_argument(*size_flags, dest="cert_create_key_size", type=int, default=4096,
+                       choices=[2048, 3072, 4096], metavar="BITS", help="RSA key size: 2048, 3072 or 4096 (default)")
+    group.add_argument(*cn_flags, dest="cert_create_cn", default="qs-jwt", metavar="CN",
+                       help="certificate common name (default: qs-jwt)")
+    group.add_argument("--force", action="store_true", help="overwrite existing key and certificate files")
+
+
+def _add_token_output(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("output")
+    group.add_argument("--output", choices=["token", "json"], default=None,
+                       help="token (default): the token alone; json: {token, header, payload, expiresAt}")
+    group.add_argument("--minimal-output", action="store_true", help="the token alone (same as --output token)")
+
+
+def _add_token_input(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("token (one of these, else read from stdin)")
+    group.add_argument("--jwt", metavar="TOKEN", help="the token text (a leading 'Bearer ' is ignored)")
+    group.add_argument("--jwt-file", metavar="FILE", help="file holding the token; '-' reads stdin")
+
+
+def _add_verification_key(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("verification key (optional)")
+    group.add_argument("--cert-publickey-file", metavar="FILE",
+                       help="PEM/DER public key, X.509 certificate or JWK file")
+    group.add_argument("--cert-publickey", metavar="PEM", help="public key or certificate PEM text")
+    group.add_argument("--jwks-file", metavar="FILE", help="JWK set; the token's kid picks the key")
+
+
+def _claim_help() -> str:
+    return "extra claim NAME=VALUE; VALUE is parsed as JSON when valid JSON, else kept as text (repeatable)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The complete argument parser of ``qs-jwt``."""
+    parser = _Parser(
+        prog=PROG,
+        description="Create, inspect and check JWTs for Qlik Cloud and client-managed Qlik Sense (QSEoW).",
+        epilog=f"{EXIT_CODES_HELP}\n\n{ENVIRONMENT_HELP}\n\nRun 'qs-jwt COMMAND --help' for a command's options.",
+        formatter_class=_Formatter,
+        allow_abbrev=False,
+    )
+    parser.add_argument("-V", "--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def command(name: str, help_text: str, description: str, example: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name, help=help_text, description=description,
+            epilog=f"example:\n  {example}\n\n{EXIT_CODES_HELP}",
+            formatter_class=_Formatter, allow_abbrev=False,
+        )
+        return sub
+
+    # create-qscloud ------------------------------------------------------------------------------
+    qc = command(
+        "create-qscloud", "create a JWT for a Qlik Cloud JWT identity provider",
+        "Create a JWT for Qlik Cloud (POST /login/jwt-session). The token carries iss, aud, sub, subType,\n"
+        "name, email, email_verified (boolean), groups, jti, iat, nbf and exp, and lives at most one hour.",
+        "qs-jwt create-qscloud --cert-privatekey-file privatekey.pem --keyid my-key --issuer my-app "
+        "--sub alice-42 --useremail alice@example.com --useremail-verified true --groups Sales 'Team A' "
+        "--expires 5m",
+    )
+    _add_common(qc)
+    g = qc.add_argument_group("identity provider")
+    g.add_argument("--issuer", required=True, help="iss; must equal the identity provider's issuer")
+    g.add_argument("--keyid", required=True, help="header kid; must equal the identity provider's key id")
+    g = qc.add_argument_group("user")
+    g.add_argument("--sub", help="the user's stable subject in Qlik Cloud (default: the email)")
+    g.add_argument("--useremail", metavar="EMAIL", help="email claim")
+    g.add_argument("--useremail-verified", metavar="true|false",
+                   help="email_verified as a JSON boolean (true/false/yes/no/1/0); required with --useremail")
+    g.add_argument("--username", metavar="NAME", help="name claim, the display name (default: the sub)")
+    g.add_argument("--groups", nargs="+", action="extend", metavar="GROUP",
+                   help="groups claim; several values after one flag, quote names with spaces")
+    g = qc.add_argument_group("token")
+    g.add_argument("--expires", default="5m", metavar="DURATION",
+                   help="lifetime: 90s, 5m, 1h, 1h30m ... (default 5m; at most 1h for Qlik Cloud)")
+    g.add_argument("--allow-long-lifetime", action="store_true",
+                   help="allow a lifetime over one hour (Qlik Cloud rejects such tokens; warns)")
+    g.add_argument("--algorithm", choices=["RS256", "RS384", "RS512"], default="RS256",
+                   help="signature algorithm (default RS256, the only one Qlik Cloud documents)")
+    g.add_argument("--claim", action="append", default=[], metavar="NAME=VALUE", help=_claim_help())
+    _add_token_output(qc)
+    _add_key_source(qc)
+
+    # create-qseow --------------------------------------------------------------------------------
+    qe = command(
+        "create-qseow", "create a JWT for a QSEoW virtual proxy with JWT authentication",
+        "Create a JWT for a client-managed Qlik Sense (QSEoW) virtual proxy set to JWT authentication.\n"
+        "Claim names must match the virtual proxy's JWT attribute settings exactly (case-sensitive).",
+        "qs-jwt create-qseow --cert-privatekey-file privatekey.pem --userdir ACME --userid alice "
+        "--audience qlik --expires 1h --groups Sales",
+    )
+    _add_common(qe)
+    g = qe.add_argument_group("user")
+    g.add_argument("--userdir", required=True, metavar="DIRECTORY", help="user directory")
+    g.add_argument("--userid", required=True, metavar="USERID", help="user id")
+    g.add_argument("--username", metavar="NAME", help="name claim")
+    g.add_argument("--useremail", metavar="EMAIL", help="email claim")
+    g.add_argument("--groups", nargs="+", action="extend", metavar="GROUP",
+                   help="groups; several values after one flag, quote names with spaces")
+    g = qe.add_argument_group("virtual proxy")
+    g.add_argument("--audience", required=True, help="aud; must equal the virtual proxy's audience")
+    g.add_argument("--userid-claim", default="userId", metavar="NAME",
+                   help="the virtual proxy's JWT attribute for user ID (default: userId)")
+    g.add_argument("--userdir-claim", default="userDirectory", metavar="NAME",
+                   help="the virtual proxy's JWT attribute for user directory (default: userDirectory)")
+    g.add_argument("--groups-claim", default="groups", metavar="NAME",
+                   help="claim for the groups (default: groups; 'group' matches the Node tool)")
+    g.add_argument("--claim", action="append", default=[], metavar="NAME=VALUE",
+                   help=_claim_help() + "; for the virtual proxy's JWT attribute mapping")
+    g = qe.add_argument_group("token")
+    g.add_argument("--expires", required=True, metavar="DURATION", help="lifetime: 90s, 60m, 8h, 30d, 1y ...")
+    g.add_argument("--algorithm", choices=["RS256", "RS384", "RS512"], default="RS256",
+                   help="signature algorithm (default RS256)")
+    _add_token_output(qe)
+    _add_key_source(qe)
+
+    # decode --------------------------------------------------------------------------------------
+    de = command(
+        "decode", "show a token's header and payload, and verify it when given a key",
+        "Decode a JWT and, given a key, verify it. Signature, time validity, audience and issuer are\n"
+        "reported separately. Exit 0: decoded (and verified when a key was given); 3: verification failed.",
+        "qs-jwt decode --jwt-file token.txt --cert-publickey-file publickey.cer --expected-audience qlik",
+    )
+    _add_common(de)
+    _add_token_input(de)
+    _add_verification_key(de)
+    g = de.add_argument_group("checks")
+    g.add_argument("--expected-audience", metavar="AUD", help="the aud the token must carry")
+    g.add_argument("--expected-issuer", metavar="ISS", help="the iss the token must carry")
+    g.add_argument("--algorithms", default="RS256,RS384,RS512", metavar="LIST",
+                   help="accepted algorithms, comma-separated (default: RS256,RS384,RS512)")
+    g.add_argument("--leeway", type=_positive_float, default=0.0, metavar="SECONDS",
+                   help="clock skew tolerated for exp, nbf and iat (default 0)")
+    g = de.add_argument_group("output")
+    g.add_argument("--output", choices=["text", "json"], default=None,
+                   help="text (default) or json: {header, payload, verification}")
+    g.add_argument("--minimal-output", action="store_true", help="same as --output json")
+
+    # check ---------------------------------------------------------------------------------------
+    ch = command(
+        "check", "list every Qlik rule a token breaks, with the fix",
+        "Check a JWT against the rules of Qlik Cloud (--target qscloud) or a QSEoW JWT virtual proxy\n"
+        "(--target qseow). Errors are what Qlik rejects or ignores; warnings are probably unintended.\n"
+        "Exit 0 when no error is found, 3 otherwise.",
+        "qs-jwt check --target qscloud --jwt-file token.txt --issuer my-app --keyid my-key "
+        "--cert-publickey-file publickey.cer",
+    )
+    _add_common(ch)
+    ch.add_argument("--target", required=True, choices=["qscloud", "qseow"], help="the Qlik product")
+    _add_token_input(ch)
+    _add_verification_key(ch)
+    g = ch.add_argument_group("expected values")
+    g.add_argument("--issuer", help="qscloud: the identity provider's issuer")
+    g.add_argument("--keyid", help="qscloud: the identity provider's key id")
+    g.add_argument("--audience", help="qseow: the virtual proxy's audience")
+    g.add_argument("--userid-claim", metavar="NAME", help="qseow: JWT attribute for user ID (default userId)")
+    g.add_argument("--userdir-claim", metavar="NAME",
+                   help="qseow: JWT attribute for user directory (default userDirectory)")
+    g.add_argument("--leeway", type=_positive_float, default=0.0, metavar="SECONDS",
+                   help="clock skew tolerated for exp, nbf and iat (default 0)")
+    g = ch.add_argument_group("output")
+    g.add_argument("--output", choices=["text", "json"], default="text",
+                   help="text (default) or json: {target, ok, findings: [{rule, severity, message, fix}]}")
+    g.add_argument("--strict", action="store_true", help="warnings fail the check too (exit 3)")
+
+    # cert ----------------------------------------------------------------------------------------
+    ce = command(
+        "cert", "create, show, export or check keys and certificates",
+        "Keys and certificates for Qlik's JWT settings.",
+        "qs-jwt cert create --cert-file-prefix keys/ --cert-create-expires-days 365",
+    )
+    cert_commands = ce.add_subparsers(dest="cert_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    cc = cert_commands.add_parser(
+        "create", help="create an RSA key pair and a self-signed certificate",
+        description="Create an RSA key pair and a self-signed X.509 certificate: PREFIXprivatekey.pem (PKCS#8,\n"
+                    "mode 0600), PREFIXpublickey.pem and PREFIXpublickey.cer. Existing files are kept unless "
+                    "--force.",
+        epilog="example:\n  qs-jwt cert create --cert-file-prefix keys/ --cert-create-expires-days 365\n\n"
+               + EXIT_CODES_HELP,
+        formatter_class=_Formatter, allow_abbrev=False,
+    )
+    _add_common(cc)
+    g = cc.add_argument_group("key and certificate")
+    _add_cert_create_options(g, prefix_flags=("--cert-file-prefix", "--prefix"),
+                             days_flags=("--cert-create-expires-days", "--days"),
+                             size_flags=("--cert-create-key-size", "--key-size"),
+                             cn_flags=("--cert-create-cn", "--cn"))
+    g.add_argument("--passphrase-file", metavar="FILE",
+                   help="encrypt the private key with the passphrase in FILE (PKCS#8, best available cipher)")
+    g.add_argument("--output", choices=["text", "json"], default="text",
+                   help="text (default: summary on stderr) or json: the summary on stdout")
+    for name, help_text, description, example in (
+        ("show", "describe a certificate or key: type, size, fingerprints, validity, one-line PEM",
+         "Describe a certificate, public key or private key (never printing private material): type,\n"
+         "size, SHA-256 fingerprint, RFC 7638 thumbprint (a good kid), validity, and the one-line PEM\n"
+         "that Qlik Cloud's identity-provider form and API want.",
+         "qs-jwt cert show publickey.cer"),
+        ("jwks", "print the public key as a JWK set",
+         "Print the public key of a certificate or key as a JWK set (kid defaults to the thumbprint).",
+         "qs-jwt cert jwks publickey.cer --kid my-key"),
+        ("check", "validate a key or certificate for use with Qlik",
+         "Validate a key or certificate: full RSA key check, size >= 2048, exponent 65537, certificate\n"
+         "dates, and that a private key file is not readable by others. Exit 3 when a check fails.",
+         "qs-jwt cert check privatekey.pem"),
+    ):
+        sub = cert_commands.add_parser(name, help=help_text, description=description,
+                                       epilog=f"example:\n  {example}\n\n{EXIT_CODES_HELP}",
+                                       formatter_class=_Formatter, allow_abbrev=False)
+        _add_common(sub)
+        sub.add_argument("file", metavar="FILE", help="certificate, public key or private key file; '-' reads stdin")
+        if name == "jwks":
+            sub.add_argument("--kid", help="key id to put in the JWK (default: the RFC 7638 thumbprint)")
+            sub.add_argument("--alg", choices=["RS256", "RS384", "RS512"], default="RS256",
+                             help="alg member of the JWK (default RS256)")
+        else:
+            sub.add_argument("--passphrase-file", metavar="FILE",
+                             help="passphrase of an encrypted private key (else $QS_JWT_PRIVATE_KEY_PASSPHRASE)")
+            sub.add_argument("--output", choices=["text", "json"], default="text", help="text (default) or json")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``qs-jwt`` with ``argv`` (default: the process arguments); return the exit code."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(args_list)
+    except UsageError as exc:
+        _print_error(f"{PROG}: error: {exc}")
+        return EXIT_USAGE
+    except SystemExit as exc:  # --help and --version
+        return int(exc.code or 0)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    if args.command == "cert" and args.cert_command is None:
+        _print_error(f"{PROG} cert: error: choose a subcommand: create, show, jwks or check "
+                     "(see 'qs-jwt cert --help')")
+        return EXIT_USAGE
+    from ._run import run
+
+    return run(args)
+
+
+def _print_error(line: str) -> None:
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass

@@ -1,0 +1,162 @@
+"""Inputs and outputs shared by the commands: key sources, passphrases, tokens, safe printing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import unicodedata
+from typing import Any
+
+from .._jws import MAX_TOKEN_LENGTH, clean_token_text
+from ..errors import KeyLoadError, TokenFormatError
+from . import UsageError
+from ._run import Log
+
+ENV_PRIVATE_KEY = "QS_JWT_PRIVATE_KEY"
+ENV_PASSPHRASE = "QS_JWT_PRIVATE_KEY_PASSPHRASE"
+MAX_PASSPHRASE_BYTES = 64 * 1024
+
+
+def emit(text: str) -> None:
+    """Write the result to stdout (the only thing that ever goes there)."""
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()
+
+
+def _escape_char(ch: str) -> str:
+    code = ord(ch)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def safe_text(text: str) -> str:
+    """Neutralise characters that could drive a terminal (controls, bidi overrides) by escaping them."""
+    if text.isprintable() or all(ch == "\n" or ch.isprintable() for ch in text):
+        return text
+    return "".join(
+        ch if ch == "\n" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn") else _escape_char(ch)
+        for ch in text
+    )
+
+
+def to_json(value: Any, *, indent: int | None = 2) -> str:
+    """JSON for output: UTF-8 text kept readable, terminal-unsafe characters escaped (still valid JSON)."""
+    return safe_text(json.dumps(value, indent=indent, ensure_ascii=False, default=str))
+
+
+def read_passphrase(path: str | None, log: Log) -> str | None:
+    """The passphrase from ``path`` (one trailing newline dropped) or $QS_JWT_PRIVATE_KEY_PASSPHRASE."""
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                raw = fh.read(MAX_PASSPHRASE_BYTES + 1)
+        except FileNotFoundError:
+            raise KeyLoadError("passphrase file not found", source=path) from None
+        except IsADirectoryError:
+            raise KeyLoadError("is a directory, not a passphrase file", source=path) from None
+        except OSError as exc:
+            raise KeyLoadError(f"cannot read passphrase file ({exc.strerror or exc})", source=path) from None
+        if len(raw) > MAX_PASSPHRASE_BYTES:
+            raise KeyLoadError("passphrase file is too large", source=path)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise KeyLoadError("passphrase file is not UTF-8 text", source=path) from None
+        if text.endswith("\r\n"):
+            text = text[:-2]
+        elif text.endswith("\n"):
+            text = text[:-1]
+        if not text:
+            raise KeyLoadError("passphrase file is empty", source=path)
+        log.verbose(f"passphrase read from {path}")
+        return text
+    value = os.environ.get(ENV_PASSPHRASE)
+    if value:
+        log.verbose(f"passphrase taken from ${ENV_PASSPHRASE}")
+        return value
+    return None
+
+
+def private_key_input(args: argparse.Namespace, log: Log) -> tuple[bytes, str] | None:
+    """The private key bytes and a name for messages, from the options or the environment."""
+    from ..keys import read_key_source
+
+    if args.cert_privatekey is not None:
+        if args.cert_privatekey_file is not None:
+            log.warn("both --cert-privatekey and --cert-privatekey-file given; using --cert-privatekey")
+        log.warn("--cert-privatekey puts the key in the process list and shell history; prefer "
+                 f"--cert-privatekey-file or ${ENV_PRIVATE_KEY}")
+        text = args.cert_privatekey.replace("\\n", "\n")
+        return text.encode("utf-8", "surrogateescape"), "--cert-privatekey"
+    if args.cert_privatekey_file is not None:
+        return read_key_source(args.cert_privatekey_file, what="private key"), (
+            "<stdin>" if args.cert_privatekey_file == "-" else args.cert_privatekey_file)
+    env_key = os.environ.get(ENV_PRIVATE_KEY)
+    if env_key:
+        log.verbose(f"private key taken from ${ENV_PRIVATE_KEY}")
+        return env_key.replace("\\n", "\n").encode("utf-8", "surrogateescape"), f"${ENV_PRIVATE_KEY}"
+    return None
+
+
+def read_token(args: argparse.Namespace) -> str:
+    """The token from --jwt, --jwt-file (``-`` = stdin) or, when neither is given, piped stdin."""
+    if args.jwt is not None and args.jwt_file is not None:
+        raise UsageError("give either --jwt or --jwt-file, not both")
+    if args.jwt is not None:
+        return clean_token_text(args.jwt)
+    if args.jwt_file is not None and args.jwt_file != "-":
+        path = args.jwt_file
+        if os.path.isdir(path):
+            raise TokenFormatError(f"{path}: is a directory, not a token file")
+        try:
+            with open(path, "rb") as fh:
+                raw = fh.read(MAX_TOKEN_LENGTH * 2)
+        except FileNotFoundError:
+            raise TokenFormatError(f"{path}: token file not found") from None
+        except OSError as exc:
+            raise TokenFormatError(f"{path}: cannot read token file ({exc.strerror or exc})") from None
+        source = path
+    else:
+        if args.jwt_file is None and _stdin_is_terminal():
+            raise UsageError("no token: give --jwt or --jwt-file, or pipe the token into standard input")
+        try:
+            raw = sys.stdin.buffer.read(MAX_TOKEN_LENGTH * 2)
+        except (OSError, ValueError, AttributeError) as exc:
+            raise TokenFormatError(f"cannot read the token from standard input ({exc})") from None
+        source = "standard input"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise TokenFormatError(f"the token in {source} is not UTF-8 text") from None
+    return clean_token_text(text)
+
+
+def _stdin_is_terminal() -> bool:
+    try:
+        return sys.stdin is None or sys.stdin.isatty()
+    except (ValueError, AttributeError):
+        return True
+
+
+def verification_key(args: argparse.Namespace, log: Log) -> tuple[Any, str] | None:
+    """The verification key (public key, certificate, JWK or JWKS) and a name, or None."""
+    from ..keys import load_jwks, load_public_key, read_key_source
+
+    given = [name for name in ("cert_publickey_file", "cert_publickey", "jwks_file") if getattr(args, name)]
+    if args.jwks_file and len(given) > 1:
+        raise UsageError("--jwks-file cannot be combined with --cert-publickey or --cert-publickey-file")
+    if args.jwks_file:
+        data = read_key_source(args.jwks_file, what="JWKS")
+        return load_jwks(data, source=args.jwks_file), args.jwks_file
+    if args.cert_publickey is not None:
+        if args.cert_publickey_file:
+            log.warn("both --cert-publickey and --cert-publickey-file given; using --cert-publickey")
+        text = args.cert_publickey.replace("\\n", "\n")
+        return load_public_key(text.encode("utf-8", "surrogateescape"), source="--cert-publickey"), \
+            "--cert-publickey"
+    if args.cert_publickey_file:
+        data = read_key_source(args.cert_publickey_file, what="public key")
+        source = "<stdin>" if args.cert_publickey_file == "-" else args.cert_publickey_file
+        return load_public_key(data, source=source), source
+    return None
