@@ -22,7 +22,6 @@ from .keys import (
     GENERATED_KEY_SIZES,
     generate_rsa_key,
     jwk_thumbprint,
-    load_private_key,
     private_key_pem,
     public_key_pem,
 )

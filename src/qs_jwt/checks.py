@@ -24,7 +24,7 @@ from ._jws import escape_text
 from .claims import QSCLOUD_AUDIENCE, QSCLOUD_MAX_LIFETIME
 from .durations import format_duration
 from .errors import KeyLoadError
-from .tokens import DecodedToken, Verification, decode_unverified, inspect_token
+from .tokens import DecodedToken, Verification, inspect_token
 
 __all__ = ["CheckReport", "Finding", "check_key_material", "check_qscloud", "check_qseow"]
 
@@ -80,6 +80,11 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _number(value: object) -> float | None:
+    """``value`` as a float when it is a finite JSON number (not a boolean), else None."""
+    return float(value) if isinstance(value, int | float) and _is_number(value) else None
+
+
 def _check_signature_and_key(report: CheckReport, verification: Verification, key: Any) -> None:
     if key is None:
         return
@@ -97,14 +102,14 @@ def _check_times(report: CheckReport, payload: dict[str, Any], now: float, leewa
         if claim in payload and not _is_number(payload[claim]):
             report.add(claim, ERROR, f"{claim}: {escape_text(payload[claim])} is not a number of seconds",
                        f"set {claim} to a NumericDate (whole seconds since 1970)")
-    exp, nbf, iat = payload.get("exp"), payload.get("nbf"), payload.get("iat")
-    if _is_number(exp) and now >= exp + leeway:
+    exp, nbf, iat = _number(payload.get("exp")), _number(payload.get("nbf")), _number(payload.get("iat"))
+    if exp is not None and now >= exp + leeway:
         report.add("exp", ERROR, f"exp: the token expired {format_duration(now - exp)} ago",
                    "make a new token just before it is used")
-    if _is_number(nbf) and now + leeway < nbf:
+    if nbf is not None and now + leeway < nbf:
         report.add("nbf", ERROR, f"nbf: the token is not valid for another {format_duration(nbf - now)}",
                    "set nbf to the current time; check the clock of the machine that made the token")
-    if _is_number(iat) and now + leeway < iat:
+    if iat is not None and now + leeway < iat:
         report.add("iat", ERROR, f"iat: the token was issued {format_duration(iat - now)} in the future",
                    "check the clock of the machine that made the token")
 
@@ -241,15 +246,15 @@ def check_qscloud(
     if "exp" not in payload:
         report.add("exp", ERROR, "exp: missing; Qlik Cloud requires an expiry at most 3600 s after nbf",
                    "set exp to at most nbf + 3600")
-    exp, nbf, iat = payload.get("exp"), payload.get("nbf"), payload.get("iat")
-    if _is_number(exp):
+    exp, nbf, iat = _number(payload.get("exp")), _number(payload.get("nbf")), _number(payload.get("iat"))
+    if exp is not None:
         for start_name, start in (("nbf", nbf), ("iat", iat)):
-            if _is_number(start) and exp - start > QSCLOUD_MAX_LIFETIME:
+            if start is not None and exp - start > QSCLOUD_MAX_LIFETIME:
                 report.add("lifetime", ERROR, f"lifetime: {format_duration(exp - start)} between {start_name} and "
                            f"exp exceeds Qlik Cloud's {QSCLOUD_MAX_LIFETIME} s",
                            "make tokens that expire within an hour (e.g. --expires 5m) and mint one per login")
                 break
-        if _is_number(nbf) and exp <= nbf:
+        if nbf is not None and exp <= nbf:
             report.add("lifetime", ERROR, "lifetime: exp is not after nbf", "set exp later than nbf")
     _check_times(report, payload, current, leeway)
     _check_signature_and_key(report, verification, key)

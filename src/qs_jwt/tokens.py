@@ -462,7 +462,7 @@ def _select_key(
             errors.append("the token has no kid and the key set holds several keys")
             return None
         matches = keys
-    chosen = matches[0]
+    chosen: JsonWebKey = matches[0]
     if chosen.alg is not None and chosen.alg != decoded.algorithm:
         errors.append(f"the key is for {escape_text(chosen.alg)}, the token uses {escape_text(decoded.algorithm)}")
         return None

@@ -13,6 +13,7 @@ from ._io import ENV_PRIVATE_KEY, emit, private_key_input, read_passphrase, to_j
 from ._run import Log
 
 Parts = Callable[[], tuple[dict[str, Any], dict[str, Any]]]
+Validate = Callable[[], object]
 
 
 def _extra_claims(args: argparse.Namespace) -> dict[str, Any]:
@@ -25,7 +26,7 @@ def _extra_claims(args: argparse.Namespace) -> dict[str, Any]:
     return extra
 
 
-def _signer(args: argparse.Namespace, log: Log, validate: Parts) -> Signer:
+def _signer(args: argparse.Namespace, log: Log, validate: Validate) -> Signer:
     """The signer from a new key (--cert-create) or an existing one; all values validated first."""
     from ..keys import load_private_key
 

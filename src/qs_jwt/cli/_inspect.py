@@ -78,7 +78,8 @@ def decode(args: argparse.Namespace, log: Log) -> int:
         if result.signature is None:
             lines.append("  signature:  not checked (no key given)")
         elif result.signature:
-            lines.append(f"  signature:  valid ({safe_text(decoded.algorithm)}, key from {safe_text(key[1] if key else '')})")
+            source = key[1] if key else ""
+            lines.append(f"  signature:  valid ({safe_text(decoded.algorithm)}, key from {safe_text(source)})")
         else:
             lines.append("  signature:  INVALID")
         if result.expired:

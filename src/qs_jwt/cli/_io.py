@@ -15,7 +15,7 @@ from . import UsageError
 from ._run import Log
 
 ENV_PRIVATE_KEY = "QS_JWT_PRIVATE_KEY"
-ENV_PASSPHRASE = "QS_JWT_PRIVATE_KEY_PASSPHRASE"
+ENV_PASSPHRASE = "QS_JWT_PRIVATE_KEY_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
 MAX_PASSPHRASE_BYTES = 64 * 1024
 
 
