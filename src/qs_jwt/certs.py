@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _clock
 from ._files import check_outputs, write_atomic
-from .errors import InvalidValueError, KeyLoadError
+from .errors import InvalidValueError, KeyLoadError, OutputExistsError
 from .keys import (
     GENERATED_KEY_SIZES,
     generate_rsa_key,
@@ -195,10 +195,16 @@ def create_key_files(
         (paths[1], public_key_pem(key.public_key()), 0o644),
         (paths[2], cert.public_bytes(serialization.Encoding.PEM), 0o644),
     )
-    written: list[str] = []
+    written: list[str] = []  # paths this call may have created (all were absent when checked)
     try:
         for path, data, mode in contents:
-            write_atomic(path, data, mode=mode, force=force)
+            try:
+                write_atomic(path, data, mode=mode, force=force)
+            except OutputExistsError:
+                raise  # appeared since the check: not ours to remove
+            except BaseException:
+                written.append(path)  # interrupted after the file was linked into place?
+                raise
             written.append(path)
     except BaseException:
         if not force:  # leave no half-made set behind; with force the old files are already replaced
