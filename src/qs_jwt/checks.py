@@ -12,7 +12,6 @@ takes the strict reading: what every Qlik example sends.
 from __future__ import annotations
 
 import datetime as _dt
-import math
 import os
 import re
 import stat
@@ -23,8 +22,8 @@ from . import _clock
 from ._jws import escape_text
 from .claims import QSCLOUD_AUDIENCE, QSCLOUD_MAX_LIFETIME
 from .durations import format_duration
-from .errors import KeyLoadError
-from .tokens import DecodedToken, Verification, inspect_token
+from .errors import KeyLoadError, is_finite_number
+from .tokens import MAX_NUMERIC_DATE, DecodedToken, Verification, inspect_token
 
 __all__ = ["CheckReport", "Finding", "check_key_material", "check_qscloud", "check_qseow"]
 
@@ -76,13 +75,14 @@ class CheckReport:
         return {"target": self.target, "ok": self.ok, "findings": [f.to_dict() for f in self.findings]}
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+_is_number = is_finite_number
 
 
-def _number(value: object) -> float | None:
-    """``value`` as a float when it is a finite JSON number (not a boolean), else None."""
-    return float(value) if isinstance(value, int | float) and _is_number(value) else None
+def _number(value: object) -> float | int | None:
+    """``value`` when it is a finite JSON number (not a boolean) within NumericDate range, else None."""
+    if isinstance(value, int | float) and is_finite_number(value) and abs(value) <= MAX_NUMERIC_DATE:
+        return value
+    return None
 
 
 def _check_signature_and_key(report: CheckReport, verification: Verification, key: Any) -> None:
@@ -101,6 +101,9 @@ def _check_times(report: CheckReport, payload: dict[str, Any], now: float, leewa
     for claim in ("iat", "nbf", "exp"):
         if claim in payload and not _is_number(payload[claim]):
             report.add(claim, ERROR, f"{claim}: {escape_text(payload[claim])} is not a number of seconds",
+                       f"set {claim} to a NumericDate (whole seconds since 1970)")
+        elif claim in payload and abs(payload[claim]) > MAX_NUMERIC_DATE:
+            report.add(claim, ERROR, f"{claim}: {escape_text(payload[claim])} is beyond the year 9999",
                        f"set {claim} to a NumericDate (whole seconds since 1970)")
     exp, nbf, iat = _number(payload.get("exp")), _number(payload.get("nbf")), _number(payload.get("iat"))
     if exp is not None and now >= exp + leeway:

@@ -12,12 +12,11 @@ from __future__ import annotations
 import json
 import math
 import secrets
-import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .durations import format_duration
-from .errors import InvalidValueError, QsJwtWarning
+from .errors import InvalidValueError, is_finite_number, warn
 
 __all__ = [
     "QSCLOUD_AUDIENCE",
@@ -151,7 +150,7 @@ def new_jti() -> str:
 
 def lifetime_seconds(lifetime: float, *, option: str = "--expires") -> int:
     """Whole seconds of a lifetime; refuse anything under one second."""
-    if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or not math.isfinite(lifetime):
+    if not is_finite_number(lifetime):
         raise InvalidValueError(f"{option}: expected a duration", option=option)
     seconds = int(lifetime)
     if seconds < 1:
@@ -192,7 +191,7 @@ def qscloud_claims(
             )
     verified = parse_bool(email_verified) if email_verified is not None else None
     if verified is not None and email is None:
-        warnings.warn("email_verified is ignored without an email address", QsJwtWarning, stacklevel=3)
+        warn("email_verified is ignored without an email address")
         verified = None
     if sub is None:
         if email is None:
@@ -215,7 +214,7 @@ def qscloud_claims(
                 message + "; Qlik Cloud rejects such tokens (use --allow-long-lifetime to make one anyway)",
                 option="--expires",
             )
-        warnings.warn(message + "; Qlik Cloud will reject this token", QsJwtWarning, stacklevel=3)
+        warn(message + "; Qlik Cloud will reject this token")
     claims: dict[str, Any] = {
         "iss": issuer,
         "aud": QSCLOUD_AUDIENCE,

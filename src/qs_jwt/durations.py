@@ -30,8 +30,8 @@ for _names, _seconds in (
 #: Longest lifetime accepted: 100 years. Beyond that a token is a permanent credential.
 MAX_DURATION_SECONDS = 100 * 31557600
 
-_PART = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]*)\s*")
-_BARE_NUMBER = re.compile(r"\s*[-+]?(\d+(\.\d*)?|\.\d+)\s*")
+_PART = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-z]*)\s*")
+_BARE_NUMBER = re.compile(r"\s*[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*")
 
 
 def parse_duration(text: str, *, option: str = "--expires") -> float:
@@ -75,7 +75,7 @@ def parse_duration(text: str, *, option: str = "--expires") -> float:
             )
         if unit not in _UNITS:
             raise InvalidValueError(
-                f"{option} {shown}: unknown unit {unit!r}; use ms, s, m, h, d, w or y", option=option
+                f"{option} {shown}: unknown unit {_shorten(unit)}; use ms, s, m, h, d, w or y", option=option
             )
         total += float(number) * _UNITS[unit]
         pos = match.end()

@@ -104,3 +104,25 @@ class QlikApiError(QsJwtError):
 
 class QsJwtWarning(UserWarning):
     """Something works but is probably not what Qlik or the user wants (long lifetime, odd algorithm)."""
+
+
+def warn(message: str) -> None:
+    """Issue a :class:`QsJwtWarning` attributed to the first caller outside this package."""
+    import sys
+    import warnings
+
+    level = 1
+    frame = sys._getframe(0)
+    while frame is not None and str(frame.f_globals.get("__name__", "")).startswith("qs_jwt"):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    warnings.warn(message, QsJwtWarning, stacklevel=level)
+
+
+def is_finite_number(value: object) -> bool:
+    """True for a JSON number that is finite: an int (of any size) or a finite float, never a bool."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, float) and value - value == 0.0

@@ -9,8 +9,6 @@ of this package's strict parser.
 from __future__ import annotations
 
 import datetime as _dt
-import math
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,8 +26,8 @@ from ._jws import (
 )
 from .claims import qscloud_claims, qseow_claims
 from .durations import parse_duration
-from .errors import InvalidValueError, KeyLoadError, QsJwtWarning, VerificationError
-from .keys import JsonWebKey, load_jwks, load_private_key, load_public_key
+from .errors import InvalidValueError, KeyLoadError, VerificationError, is_finite_number, warn
+from .keys import JsonWebKey, _check_rsa_numbers, load_jwks, load_private_key, load_public_key
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
@@ -61,7 +59,7 @@ def _lifetime(expires: Lifetime) -> float:
     if isinstance(expires, bool) or not isinstance(expires, int | float):
         raise InvalidValueError("expires: expected a duration such as '60m', seconds or a timedelta",
                                 option="--expires")
-    if not math.isfinite(expires) or expires <= 0:
+    if not is_finite_number(expires) or expires <= 0:
         raise InvalidValueError("expires: the lifetime must be a positive number of seconds", option="--expires")
     return float(expires)
 
@@ -91,6 +89,8 @@ class Signer:
 
         if not isinstance(key, rsa.RSAPrivateKey):
             raise KeyLoadError("signing needs an RSA private key")
+        numbers = key.public_key().public_numbers()
+        _check_rsa_numbers(key.key_size, numbers.e, numbers.n, None)
         self.key = key
         self.public_key = key.public_key()
 
@@ -180,11 +180,7 @@ def qscloud_token_parts(
         allow_long_lifetime=allow_long_lifetime,
     )
     if algorithm != "RS256":
-        warnings.warn(
-            f"Qlik Cloud documents RS256 only for JWT identity providers; {algorithm} may be rejected",
-            QsJwtWarning,
-            stacklevel=2,
-        )
+        warn(f"Qlik Cloud documents RS256 only for JWT identity providers; {algorithm} may be rejected")
     return {"alg": algorithm, "typ": "JWT", "kid": keyid}, payload
 
 
@@ -427,14 +423,21 @@ class Verification:
         }
 
 
-def _numeric_date(payload: Mapping[str, Any], claim: str, errors: list[str]) -> float | None:
+#: Largest NumericDate accepted: 9999-12-31T23:59:59Z.
+MAX_NUMERIC_DATE = 253402300799
+
+
+def _numeric_date(payload: Mapping[str, Any], claim: str, errors: list[str]) -> float | int | None:
     if claim not in payload:
         return None
     value = payload[claim]
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if not isinstance(value, int | float) or not is_finite_number(value):
         errors.append(f"{claim} is not a number of seconds ({escape_text(value)})")
         return None
-    return float(value)
+    if abs(value) > MAX_NUMERIC_DATE:
+        errors.append(f"{claim} is out of range (beyond the year 9999)")
+        return None
+    return value
 
 
 def _select_key(
@@ -508,7 +511,7 @@ def inspect_token(
     """
     for alg in algorithms:
         _check_algorithm(alg)
-    if isinstance(leeway, bool) or not isinstance(leeway, int | float) or not math.isfinite(leeway) or leeway < 0:
+    if not isinstance(leeway, int | float) or not is_finite_number(leeway) or leeway < 0:
         raise InvalidValueError("--leeway: expected a non-negative number of seconds", option="--leeway")
     decoded = decode_unverified(token)
     result = Verification(decoded=decoded)
