@@ -12,11 +12,11 @@ from typing import Any
 
 import jwt
 import pytest
-from conftest import FIXED_NOW
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 
 import qs_jwt
+from conftest import FIXED_NOW
 from qs_jwt.claims import (
     QSCLOUD_AUDIENCE,
     QSCLOUD_MAX_LIFETIME,
@@ -129,8 +129,7 @@ def test_qscloud_email_verified_is_a_json_boolean(
     private_pem: bytes, public_key: Any, given: bool | str, expected: bool
 ) -> None:
     token = cloud(private_pem, sub="s", email="a@example.com", email_verified=given)
-    head, body, _ = token.token.split(".")
-    raw = b64d(body)
+    raw = b64d(token.token.split(".")[1])
     assert (b'"email_verified":true' if expected else b'"email_verified":false') in raw
     _, payload = verify_twice(token.token, public_key, audience=QSCLOUD_AUDIENCE)
     assert payload["email_verified"] is expected
@@ -208,8 +207,9 @@ def test_qscloud_lifetime(private_pem: bytes, public_key: Any, expires: Any, sec
     assert token.expires_at == dt.datetime.fromtimestamp(FIXED_NOW + seconds, tz=dt.UTC)
 
 
-def test_qscloud_default_lifetime_is_one_hour(private_pem: bytes, fixed_now: int) -> None:
+def test_qscloud_default_lifetime_is_one_hour(private_pem: bytes, public_key: Any, fixed_now: int) -> None:
     token = qs_jwt.create_qscloud_token(private_pem, issuer="i", keyid="k", sub="s")
+    verify_twice(token.token, public_key, audience=QSCLOUD_AUDIENCE, issuer="i")
     assert token.payload["iat"] == fixed_now
     assert token.payload["exp"] - token.payload["iat"] == QSCLOUD_MAX_LIFETIME
 
@@ -257,15 +257,15 @@ def test_qscloud_other_algorithms_are_refused(private_pem: bytes, alg: str) -> N
         ({"issuer": "   "}, "--issuer"),
         ({"keyid": ""}, "--keyid"),
         ({"sub": ""}, "--sub"),
-        ({"sub": "s", "name": ""}, "--username"),
+        ({"name": ""}, "--username"),
         ({"sub": None}, "--sub"),
-        ({"sub": "s", "email": "", "email_verified": True}, "--useremail"),
+        ({"email": "", "email_verified": True}, "--useremail"),
         ({"sub": 42}, "--sub"),
         ({"sub": "x" * 5000}, "--sub"),
     ],
 )
 def test_qscloud_bad_values_are_refused(private_pem: bytes, kwargs: dict[str, Any], option: str) -> None:
-    kwargs.setdefault("sub", None)
+    kwargs.setdefault("sub", "s")
     with pytest.raises(InvalidValueError) as info:
         cloud(private_pem, **kwargs)
     assert info.value.option == option
@@ -402,7 +402,7 @@ def test_parse_claim_assignment_refuses_malformed(text: str) -> None:
 def test_parse_claim_assignment_deep_nesting_is_clean() -> None:
     text = "x=" + "[" * 2000 + "]" * 2000
     try:
-        name, value = parse_claim_assignment(text)
+        name, _ = parse_claim_assignment(text)
     except InvalidValueError:
         return
     assert name == "x"
@@ -575,3 +575,26 @@ def test_qseow_unicode_round_trip(private_pem: bytes, public_key: Any, value: st
 def test_qscloud_lone_surrogates_are_refused(private_pem: bytes, kwargs: dict[str, Any]) -> None:
     with pytest.raises(InvalidValueError, match="UTF-8"):
         cloud(private_pem, **kwargs)
+
+
+# --- absurd numeric lifetimes ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("expires", ["101y", "999999y"])
+def test_qseow_text_lifetime_over_100_years_is_refused(private_pem: bytes, expires: str) -> None:
+    with pytest.raises(InvalidValueError, match="100 years"):
+        qseow(private_pem, expires=expires)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="library bug: tokens._lifetime caps text durations at 100 years (parse_duration) but not numbers or "
+    "timedeltas; huge values mint tokens whose exp the library's own verifier calls out of range, "
+    "Token.to_dict() then raises ValueError/OverflowError, and 10**400 raises OverflowError",
+)
+@pytest.mark.parametrize(
+    "expires", [10**12, 1e300, dt.timedelta(days=999_999_999), 10**400], ids=["1e12", "1e300", "timedelta", "10**400"]
+)
+def test_numeric_lifetime_over_100_years_is_refused(private_pem: bytes, expires: Any) -> None:
+    with pytest.raises(InvalidValueError):
+        qseow(private_pem, expires=expires)

@@ -8,13 +8,13 @@ from typing import Any
 
 import jwt
 import pytest
-from conftest import FIXED_NOW, PASSPHRASE, key_bytes
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 
 import qs_jwt
 import qs_jwt.tokens
+from conftest import FIXED_NOW, PASSPHRASE, key_bytes
 from qs_jwt.claims import QSCLOUD_AUDIENCE
 from qs_jwt.errors import InvalidValueError, KeyLoadError, QsJwtWarning, TokenFormatError, VerificationError
 
@@ -64,11 +64,13 @@ def other_key() -> Any:
 
 
 @pytest.fixture
-def good_token(private_pem: bytes) -> str:
-    return qs_jwt.create_qscloud_token(
+def good_token(private_pem: bytes, public_key: Any) -> str:
+    token = qs_jwt.create_qscloud_token(
         private_pem, issuer="my-app", keyid="key-1", sub="alice", email="a@example.com", email_verified=True,
         expires="5m", now=FIXED_NOW,
     ).token
+    verify_twice(token, public_key, audience=QSCLOUD_AUDIENCE)
+    return token
 
 
 # --- Signer ----------------------------------------------------------------------------------
@@ -149,10 +151,6 @@ def test_signer_refuses_non_rsa_key_object() -> None:
         qs_jwt.Signer(load_key("rsa2048_pkcs8.pem").public_key())  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: Signer checks the size of keys given as bytes/text only; a 1024-bit key object signs",
-)
 def test_signer_refuses_small_key_object() -> None:
     with pytest.raises(KeyLoadError, match="2048"):
         qs_jwt.Signer(load_key("rsa1024_pkcs8.pem"))
@@ -238,8 +236,9 @@ def test_create_with_4096_bit_key() -> None:
     verify_twice(token.token, public, audience="a")
 
 
-def test_token_to_dict(private_pem: bytes) -> None:
+def test_token_to_dict(private_pem: bytes, public_key: Any) -> None:
     token = qs_jwt.create_qscloud_token(private_pem, issuer="i", keyid="k", sub="s", expires="5m", now=FIXED_NOW)
+    verify_twice(token.token, public_key, audience=QSCLOUD_AUDIENCE)
     data = token.to_dict()
     assert data["token"] == token.token
     assert data["header"] == token.header
@@ -273,16 +272,12 @@ def test_factory_refuses_bad_key() -> None:
         qs_jwt.QsCloudTokenFactory(b"garbage", issuer="i", keyid="k")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: warnings from create_qscloud_token point at qs_jwt/tokens.py, not the caller "
-    "(fixed stacklevel values no longer match the call depth after qscloud_token_parts was added)",
-)
 @pytest.mark.parametrize("kwargs", [{"algorithm": "RS512"}, {"expires": "2h", "allow_long_lifetime": True}])
-def test_warnings_point_at_the_caller(private_pem: bytes, kwargs: dict[str, Any]) -> None:
+def test_warnings_point_at_the_caller(private_pem: bytes, public_key: Any, kwargs: dict[str, Any]) -> None:
     with pytest.warns(QsJwtWarning) as record:
-        qs_jwt.create_qscloud_token(private_pem, issuer="i", keyid="k", sub="s", now=FIXED_NOW, **kwargs)
+        token = qs_jwt.create_qscloud_token(private_pem, issuer="i", keyid="k", sub="s", now=FIXED_NOW, **kwargs)
     assert [w.filename for w in record] == [__file__] * len(record)
+    verify_twice(token.token, public_key, audience=QSCLOUD_AUDIENCE, alg=token.header["alg"])
 
 
 # --- decode_unverified -----------------------------------------------------------------------
@@ -349,7 +344,8 @@ def test_decode_unverified_refuses_non_text() -> None:
 
 def test_decode_unverified_keeps_unicode_exact(private_key: Any) -> None:
     payload = {"name": "Åsa 😀 שלום", "nfd": "Ame\u0301lie"}
-    decoded = qs_jwt.decode_unverified(raw_token({"alg": "RS256"}, json.dumps(payload, ensure_ascii=False).encode(), private_key))
+    raw = json.dumps(payload, ensure_ascii=False).encode()
+    decoded = qs_jwt.decode_unverified(raw_token({"alg": "RS256"}, raw, private_key))
     assert decoded.payload == payload
 
 
@@ -596,13 +592,79 @@ def test_fractional_numeric_date_is_accepted(private_key: Any, public_key: Any) 
     assert qs_jwt.verify(token, public_key, now=FIXED_NOW + 1).expired
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: tokens._numeric_date calls math.isfinite() on an int over ~1e308 -> OverflowError",
-)
-def test_huge_integer_exp_is_an_error_not_an_exception(private_key: Any, public_key: Any) -> None:
-    token = raw_token(b'{"alg":"RS256"}', b'{"exp":1' + b"0" * 400 + b"}", private_key)
+@pytest.mark.parametrize("raw_value", [b"1" + b"0" * 400, b"-1" + b"0" * 400, b"1e300", b"253402300800"])
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+def test_huge_numeric_dates_are_errors_not_exceptions(
+    private_key: Any, public_key: Any, claim: str, raw_value: bytes
+) -> None:
+    token = raw_token(b'{"alg":"RS256"}', b'{"' + claim.encode() + b'":' + raw_value + b"}", private_key)
     result = qs_jwt.verify(token, public_key, now=FIXED_NOW)
     assert result.signature is True
     assert not result.ok
-    assert any("exp" in e for e in result.errors)
+    assert any(e.startswith(claim) for e in result.errors)
+    assert len(" ".join(result.errors)) < 300
+
+
+def test_last_second_of_year_9999_is_a_valid_exp(private_key: Any, public_key: Any) -> None:
+    token = raw_token({"alg": "RS256"}, {"exp": 253402300799}, private_key)
+    assert qs_jwt.verify(token, public_key, now=FIXED_NOW).ok
+
+
+# --- attack classes (security bar, checklist A) ----------------------------------------------
+
+
+def test_embedded_keys_in_the_header_are_never_trusted(public_key: Any, other_key: Any) -> None:
+    """jwk / jku / x5u / x5c in the header must not select the verification key."""
+    attacker_jwk = qs_jwt.public_jwk(other_key.public_key(), kid="key-1")
+    header = {
+        "alg": "RS256", "kid": "key-1", "jwk": attacker_jwk, "jku": "https://attacker.example/jwks.json",
+        "x5u": "https://attacker.example/cert.pem", "x5c": ["MIIB"],
+    }
+    token = raw_token(header, {"sub": "admin", "exp": FIXED_NOW + 60}, other_key)
+    result = qs_jwt.verify(token, public_key, now=FIXED_NOW)
+    assert result.signature is False
+    assert qs_jwt.inspect_token(token, now=FIXED_NOW).signature is None  # no key, no claim of validity
+
+
+@pytest.mark.parametrize("alg", ["PS256", "ES256", "HS512", "none ", "RS256 ", "rs256"])
+def test_algorithms_outside_the_allowlist_never_verify(private_key: Any, public_key: Any, alg: str) -> None:
+    token = raw_token({"alg": alg}, {"sub": "x"}, private_key)  # signed RS256 whatever the header says
+    result = qs_jwt.verify(token, public_key, now=FIXED_NOW)
+    assert result.signature is False
+
+
+@pytest.mark.parametrize("crit", ['"x"', '["b64"]', '["exp"]', "[]", "null"])
+def test_any_crit_header_is_refused(private_key: Any, crit: str) -> None:
+    header = ('{"alg":"RS256","crit":' + crit + "}").encode()
+    with pytest.raises(TokenFormatError, match="crit"):
+        qs_jwt.decode_unverified(raw_token(header, b"{}", private_key))
+
+
+def test_non_canonical_base64url_is_refused(good_token: str) -> None:
+    head, body, sig = good_token.split(".")
+    # the last character of a 256-byte signature carries 4 unused bits: setting one changes no byte
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet.index(sig[-1])
+    tweaked = sig[:-1] + alphabet[last | 1] if last % 2 == 0 else sig[:-1] + alphabet[last & ~1]
+    assert b64d(tweaked) == b64d(sig)
+    with pytest.raises(TokenFormatError, match="base64url"):
+        qs_jwt.decode_unverified(f"{head}.{body}.{tweaked}")
+    with pytest.raises(TokenFormatError):
+        qs_jwt.decode_unverified(f"{head}.{body}.{sig}==")
+
+
+def test_exp_nan_is_a_format_error(private_key: Any) -> None:
+    with pytest.raises(TokenFormatError):
+        qs_jwt.inspect_token(raw_token(b'{"alg":"RS256"}', b'{"exp":NaN}', private_key))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="library bug: tokens._select_key accepts any Sequence as a key set and reads .kid/.alg, so a list of "
+    "public keys or PEM bytes raises AttributeError instead of KeyLoadError",
+)
+@pytest.mark.parametrize("kind", ["key-objects", "pem-bytes"])
+def test_list_of_plain_keys_is_a_key_load_error(good_token: str, public_key: Any, public_pem: bytes, kind: str) -> None:
+    keys = [public_key] if kind == "key-objects" else [public_pem]
+    with pytest.raises(KeyLoadError):
+        qs_jwt.verify(good_token, keys, now=FIXED_NOW)

@@ -7,7 +7,6 @@ before it is returned (see :mod:`qs_jwt.tokens`). :func:`validate_private_key` r
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -368,6 +367,8 @@ def _int_b64(value: int) -> str:
 
 def jwk_thumbprint(key: RSAPublicKey) -> str:
     """RFC 7638 SHA-256 thumbprint of an RSA public key, base64url: a stable, collision-free ``kid``."""
+    import hashlib
+
     numbers = key.public_numbers()
     canonical = json.dumps(
         {"e": _int_b64(numbers.e), "kty": "RSA", "n": _int_b64(numbers.n)}, separators=(",", ":"), sort_keys=True
