@@ -369,11 +369,6 @@ def test_real_write_failure_in_the_middle_leaves_no_temp(
     assert listing(tmp_path) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: create_key_files removes the files it created only when force=False; with force=True "
-    "a failure leaves a partial set, although the docstring promises 'files this call created are removed'",
-)
 def test_failure_with_force_removes_files_this_call_created(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_keygen: list[int]
 ) -> None:
@@ -548,11 +543,6 @@ def test_describe_refuses_non_keys(data: bytes) -> None:
         qs_jwt.describe_key_material(data, source="x")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: describe_key_material loads DER private keys with password=None, so an encrypted "
-    "DER PKCS#8 key that load_private_key accepts cannot be described or checked (check_key_material)",
-)
 def test_describe_encrypted_der_key(private_key: Any) -> None:
     data = private_key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,

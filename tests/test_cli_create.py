@@ -10,6 +10,7 @@ from pathlib import Path
 
 import jwt
 import pytest
+
 from conftest import FIXED_NOW, PASSPHRASE, key_bytes, key_path
 
 KEY = key_path("rsa2048_pkcs8.pem")

@@ -9,9 +9,9 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import FIXED_NOW, PASSPHRASE, key_bytes, key_path
 
 import qs_jwt
+from conftest import FIXED_NOW, PASSPHRASE, key_bytes, key_path
 from qs_jwt import Signer
 
 KEY = key_path("rsa2048_pkcs8.pem")

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import FIXED_NOW, PASSPHRASE, ROOT, key_bytes, key_path
 
 import qs_jwt
+from conftest import FIXED_NOW, PASSPHRASE, ROOT, key_bytes, key_path
 
 SRC = str(ROOT / "src")
 

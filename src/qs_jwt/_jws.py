@@ -110,11 +110,15 @@ def _json_kind(value: object) -> str:
 
 
 def escape_text(value: object, limit: int = 80) -> str:
-    """Printable, quoted rendering of an untrusted value: control characters and escapes neutralised."""
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=True, default=str)
-    if len(text) > limit:
-        text = text[:limit] + "..."
-    return json.dumps(text, ensure_ascii=True)
+    """Printable JSON rendering of an untrusted value (strings quoted, control characters escaped),
+    shortened to about ``limit`` characters."""
+    if isinstance(value, str):
+        return json.dumps(value if len(value) <= limit else value[:limit] + "...", ensure_ascii=True)
+    try:
+        text = json.dumps(value, ensure_ascii=True, default=str)
+    except (ValueError, RecursionError):
+        text = "(unprintable value)"
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def clean_token_text(text: str) -> str:

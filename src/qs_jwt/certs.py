@@ -175,7 +175,7 @@ def create_key_files(
     :param force: replace existing files instead of refusing.
     :raises InvalidValueError: bad days, key size or common name.
     :raises OutputExistsError: an output exists and ``force`` is false; nothing is written.
-    :raises FileWriteError: an output cannot be written; files this call created are removed.
+    :raises FileWriteError: an output cannot be written; files this call newly created are removed.
     """
     days = validate_days(days)
     common_name = validate_common_name(common_name)
@@ -195,7 +195,8 @@ def create_key_files(
         (paths[1], public_key_pem(key.public_key()), 0o644),
         (paths[2], cert.public_bytes(serialization.Encoding.PEM), 0o644),
     )
-    written: list[str] = []  # paths this call may have created (all were absent when checked)
+    absent = {path for path in paths if not os.path.lexists(path)}
+    written: list[str] = []  # paths this call may have created
     try:
         for path, data, mode in contents:
             try:
@@ -207,8 +208,10 @@ def create_key_files(
                 raise
             written.append(path)
     except BaseException:
-        if not force:  # leave no half-made set behind; with force the old files are already replaced
-            for path in written:
+        # leave no half-made set behind: remove what this call created; a file that existed before
+        # (and was replaced under force) cannot be restored
+        for path in written:
+            if path in absent:
                 with contextlib.suppress(OSError):
                     os.unlink(path)
         raise
@@ -336,9 +339,19 @@ def describe_key_material(
                 try:
                     public, kind = serialization.load_der_public_key(raw), "public key"
                 except ValueError:
-                    private = serialization.load_der_private_key(
-                        raw, password=None, unsafe_skip_rsa_key_validation=True
-                    )
+                    secret = passphrase.encode("utf-8") if isinstance(passphrase, str) else passphrase
+                    try:
+                        private = serialization.load_der_private_key(
+                            raw, password=None, unsafe_skip_rsa_key_validation=True
+                        )
+                    except TypeError:  # an encrypted DER key
+                        encrypted = True
+                        if not secret:
+                            raise KeyLoadError("is an encrypted private key; a passphrase is required",
+                                               source=source) from None
+                        private = serialization.load_der_private_key(
+                            raw, password=secret, unsafe_skip_rsa_key_validation=True
+                        )
                     public, kind = private.public_key(), "private key"
         else:
             raise KeyLoadError(f"holds a PEM {label!r} block, not a key or certificate", source=source)

@@ -25,7 +25,7 @@ from ._jws import (
     verify_bytes,
 )
 from .claims import qscloud_claims, qseow_claims
-from .durations import parse_duration
+from .durations import MAX_DURATION_SECONDS, parse_duration
 from .errors import InvalidValueError, KeyLoadError, VerificationError, is_finite_number, warn
 from .keys import JsonWebKey, _check_rsa_numbers, load_jwks, load_private_key, load_public_key
 
@@ -52,15 +52,17 @@ Lifetime = str | float | int | _dt.timedelta
 
 
 def _lifetime(expires: Lifetime) -> float:
-    if isinstance(expires, _dt.timedelta):
-        return expires.total_seconds()
     if isinstance(expires, str):
         return parse_duration(expires)
+    if isinstance(expires, _dt.timedelta):
+        expires = expires.total_seconds()
     if isinstance(expires, bool) or not isinstance(expires, int | float):
         raise InvalidValueError("expires: expected a duration such as '60m', seconds or a timedelta",
                                 option="--expires")
     if not is_finite_number(expires) or expires <= 0:
         raise InvalidValueError("expires: the lifetime must be a positive number of seconds", option="--expires")
+    if expires > MAX_DURATION_SECONDS:  # compared before float(): a huge int must not overflow
+        raise InvalidValueError("expires: longer than the maximum of 100 years", option="--expires")
     return float(expires)
 
 
@@ -313,13 +315,18 @@ class QsCloudTokenFactory:
         keyid: str,
         expires: Lifetime = "5m",
         algorithm: str = "RS256",
+        allow_long_lifetime: bool = False,
         passphrase: bytes | str | None = None,
     ) -> None:
-        self.signer = Signer(key, passphrase=passphrase)
         self.issuer = issuer
         self.keyid = keyid
         self.lifetime = _lifetime(expires)
         self.algorithm = _check_algorithm(algorithm)
+        self.allow_long_lifetime = allow_long_lifetime
+        # every setting is checked now, not at the first create()
+        qscloud_token_parts(issuer=issuer, keyid=keyid, expires=self.lifetime, sub="check", algorithm="RS256",
+                            allow_long_lifetime=allow_long_lifetime)
+        self.signer = Signer(key, passphrase=passphrase)
 
     def create(
         self,
@@ -345,6 +352,7 @@ class QsCloudTokenFactory:
             groups=groups,
             extra_claims=extra_claims,
             algorithm=self.algorithm,
+            allow_long_lifetime=self.allow_long_lifetime,
             now=now,
         )
 
@@ -453,16 +461,26 @@ def _select_key(
         key = [key]
     if not isinstance(key, Sequence):
         raise KeyLoadError(f"unsupported verification key type {type(key).__name__}")
-    keys = list(key)
+    keys: list[JsonWebKey] = []
+    for item in key:
+        if isinstance(item, JsonWebKey):
+            keys.append(item)
+        elif isinstance(item, rsa.RSAPublicKey):
+            keys.append(JsonWebKey(key=item))
+        elif isinstance(item, bytes | str):
+            keys.append(JsonWebKey(key=load_public_key(item)))
+        else:
+            raise KeyLoadError(f"unsupported verification key type {type(item).__name__} in the key list")
     kid = decoded.key_id
     if kid is not None:
-        matches = [jwk for jwk in keys if jwk.kid == kid]
-        if not matches:
+        # a key with the token's kid, else the one key that names no kid at all
+        matches = [jwk for jwk in keys if jwk.kid == kid] or [jwk for jwk in keys if jwk.kid is None]
+        if len(matches) != 1:
             errors.append(f"no key in the key set has kid {escape_text(kid)}")
             return None
     else:
         if len(keys) != 1:
-            errors.append("the token has no kid and the key set holds several keys")
+            errors.append(f"the token has no kid and the key set holds {len(keys)} keys, not exactly one")
             return None
         matches = keys
     chosen: JsonWebKey = matches[0]
