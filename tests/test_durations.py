@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from qs_jwt.durations import MAX_DURATION_SECONDS, format_duration, parse_duration
 from qs_jwt.errors import InvalidValueError, QsJwtError
