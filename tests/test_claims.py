@@ -19,7 +19,6 @@ import qs_jwt
 from conftest import FIXED_NOW
 from qs_jwt.claims import (
     QSCLOUD_AUDIENCE,
-    QSCLOUD_MAX_LIFETIME,
     QSCLOUD_RESERVED_CLAIMS,
     REGISTERED_CLAIMS,
     check_text,
@@ -207,11 +206,11 @@ def test_qscloud_lifetime(private_pem: bytes, public_key: Any, expires: Any, sec
     assert token.expires_at == dt.datetime.fromtimestamp(FIXED_NOW + seconds, tz=dt.UTC)
 
 
-def test_qscloud_default_lifetime_is_one_hour(private_pem: bytes, public_key: Any, fixed_now: int) -> None:
+def test_qscloud_default_lifetime_is_five_minutes(private_pem: bytes, public_key: Any, fixed_now: int) -> None:
     token = qs_jwt.create_qscloud_token(private_pem, issuer="i", keyid="k", sub="s")
     verify_twice(token.token, public_key, audience=QSCLOUD_AUDIENCE, issuer="i")
     assert token.payload["iat"] == fixed_now
-    assert token.payload["exp"] - token.payload["iat"] == QSCLOUD_MAX_LIFETIME
+    assert token.payload["exp"] - token.payload["iat"] == 300  # as the CLI and QsCloudTokenFactory
 
 
 @pytest.mark.parametrize("expires", ["61m", "2h", "1h1s", 3601, "365d"])

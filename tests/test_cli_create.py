@@ -480,3 +480,25 @@ def test_cert_create_false_needs_a_key(run_cli):
 
 def test_cert_create_bad_choice(run_cli):
     assert run_cli(*QSCLOUD, "--sub", "s", "--cert-create", "maybe").exit_code == 2
+
+
+def test_negative_expires_reaches_the_duration_check(run_cli):
+    r = run_cli(*QSCLOUD, "--sub", "s", "--expires", "-5m")
+    assert r.exit_code == 2 and "must be positive" in r.stderr
+
+
+def test_unknown_option_points_at_the_command_help(run_cli):
+    r = run_cli(*QSCLOUD, "--sub", "s", "--bogus", "x")
+    assert r.exit_code == 2 and "unrecognized arguments: --bogus x" in r.stderr
+    assert "'qs-jwt create-qscloud --help'" in r.stderr
+
+
+def test_file_names_in_messages_are_escaped(run_cli, tmp_path):
+    path = str(tmp_path / "a\x1b[31mb.pem")
+    r = run_cli(*QSCLOUD[:2], path, *QSCLOUD[3:], "--sub", "s")
+    assert r.exit_code == 1 and "\x1b" not in r.stderr and "\\u001b" in r.stderr
+
+
+def test_cert_create_summary_names_the_thumbprint(run_cli, tmp_path):
+    r = run_cli(*_create_args(str(tmp_path) + "/"))
+    assert r.exit_code == 0 and "thumbprint:" in r.stderr and "usable as the key id" in r.stderr

@@ -287,7 +287,7 @@ def test_cert_create_encrypted(run_cli, tmp_path):
     qs_jwt.load_private_key(data, passphrase=PASSPHRASE)
     assert PASSPHRASE not in r.stderr + r.stdout
     shown = run_cli("cert", "show", prefix + "privatekey.pem", "--passphrase-file", str(pw))
-    assert shown.exit_code == 0 and "Encrypted: True" in shown.stdout
+    assert shown.exit_code == 0 and "Encrypted: yes" in shown.stdout
     assert run_cli("cert", "show", prefix + "privatekey.pem").exit_code == 1
 
 
@@ -321,3 +321,16 @@ def test_cert_needs_a_subcommand(run_cli):
 def test_cert_show_from_stdin(run_cli):
     r = run_cli("cert", "show", "-", stdin=key_bytes("rsa2048_cert.pem"))
     assert r.exit_code == 0 and "CN=qs-jwt-test" in r.stdout
+
+
+def test_cert_jwks_of_an_encrypted_key(run_cli, tmp_path):
+    pw = tmp_path / "pw"
+    pw.write_text(PASSPHRASE)
+    r = run_cli("cert", "jwks", key_path("rsa2048_encrypted.pem"), "--passphrase-file", str(pw), "--kid", "k")
+    assert r.exit_code == 0 and json.loads(r.stdout)["keys"][0]["kid"] == "k"
+    assert run_cli("cert", "jwks", key_path("rsa2048_encrypted.pem")).exit_code == 1
+
+
+def test_cert_show_of_a_private_key_points_to_the_certificate(run_cli):
+    r = run_cli("cert", "show", key_path("rsa2048_pkcs8.pem"))
+    assert "Qlik documents a certificate" in r.stdout and "BEGIN PUBLIC KEY" in r.stdout

@@ -156,6 +156,8 @@ def parse_compact(token: str) -> CompactJws:
         raise TokenFormatError(f"token is {len(token)} characters, over the limit of {MAX_TOKEN_LENGTH}")
     if not token:
         raise TokenFormatError("token is empty")
+    if token != token.strip():
+        raise TokenFormatError("token has leading or trailing whitespace; strip it first")
     if not token.isascii():
         raise TokenFormatError("token contains non-ASCII characters")
     parts = token.split(".")

@@ -366,7 +366,7 @@ def check_key_material(
             except OSError:
                 mode = None
             if mode is not None and mode & 0o077:
-                report.add("permissions", WARNING, f"permissions: {oct(mode)}; the private key is readable by "
+                report.add("permissions", WARNING, f"permissions: {mode:04o}; the private key is readable by "
                            "group or others", f"chmod 600 {path}")
     cert = info.certificate
     if cert is not None:

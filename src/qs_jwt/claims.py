@@ -132,7 +132,7 @@ def _merge_extra(claims: dict[str, Any], extra: Mapping[str, Any] | None, reserv
         check_text(name, option="--claim")
         if name in reserved:
             raise InvalidValueError(
-                f"--claim {name}: this claim is set by its own option and cannot be given with --claim",
+                f"--claim {name}: reserved; this claim is set by the command itself or is a registered JWT claim",
                 option="--claim",
             )
         try:

@@ -88,6 +88,11 @@ def _pem_label(raw: bytes) -> str | None:
     return match.group(1).decode("ascii") if match else None
 
 
+def _a(word: str) -> str:
+    """``word`` with its indefinite article: "an EC", "a DSA"."""
+    return f"an {word}" if word[:1].upper() in "AEFHILMNORSX" else f"a {word}"
+
+
 def _check_rsa_numbers(bits: int, e: int, n: int, source: str | None) -> None:
     if bits < MIN_RSA_BITS:
         raise KeyLoadError(f"RSA key is {bits} bits; at least {MIN_RSA_BITS} bits are required", source=source)
@@ -163,7 +168,7 @@ def load_private_key(
         raise KeyLoadError("uses an unsupported key type or encryption", source=source) from None
     if not isinstance(key, rsa.RSAPrivateKey):
         kind = type(key).__name__.removeprefix("_").replace("PrivateKey", "")
-        raise KeyLoadError(f"is a {kind} key; Qlik JWTs are signed with an RSA key", source=source)
+        raise KeyLoadError(f"is {_a(kind)} key; Qlik JWTs are signed with an RSA key", source=source)
     numbers = key.public_key().public_numbers()
     _check_rsa_numbers(key.key_size, numbers.e, numbers.n, source)
     return key
@@ -233,7 +238,7 @@ def load_public_key(data: bytes | str, *, source: str | None = None) -> RSAPubli
         raise KeyLoadError("is not a supported key or certificate", source=source) from None
     if not isinstance(key, rsa.RSAPublicKey):
         kind = type(key).__name__.removeprefix("_").replace("PublicKey", "")
-        raise KeyLoadError(f"holds a {kind} key; Qlik JWTs are verified with an RSA key", source=source)
+        raise KeyLoadError(f"holds {_a(kind)} key; Qlik JWTs are verified with an RSA key", source=source)
     numbers = key.public_numbers()
     _check_rsa_numbers(key.key_size, numbers.e, numbers.n, source)
     return key

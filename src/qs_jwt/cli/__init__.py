@@ -31,7 +31,7 @@ exit codes:
   1  error (unreadable key or file, malformed token, file not written)
   2  usage error (unknown option, missing or bad option value)
   3  a token or key failed verification or a check
-  4  the remote Qlik API answered with an error"""
+  4  the remote Qlik API answered with an error (commands that call Qlik APIs)"""
 
 ENVIRONMENT_HELP = """\
 environment:
@@ -317,23 +317,27 @@ def build_parser() -> argparse.ArgumentParser:
                                        formatter_class=_Formatter, allow_abbrev=False)
         _add_common(sub)
         sub.add_argument("file", metavar="FILE", help="certificate, public key or private key file; '-' reads stdin")
+        sub.add_argument("--passphrase-file", metavar="FILE",
+                         help="passphrase of an encrypted private key (else $QS_JWT_PRIVATE_KEY_PASSPHRASE)")
         if name == "jwks":
             sub.add_argument("--kid", help="key id to put in the JWK (default: the RFC 7638 thumbprint)")
             sub.add_argument("--alg", choices=["RS256", "RS384", "RS512"], default="RS256",
                              help="alg member of the JWK (default RS256)")
         else:
-            sub.add_argument("--passphrase-file", metavar="FILE",
-                             help="passphrase of an encrypted private key (else $QS_JWT_PRIVATE_KEY_PASSPHRASE)")
             sub.add_argument("--output", choices=["text", "json"], default="text", help="text (default) or json")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``qs-jwt`` with ``argv`` (default: the process arguments); return the exit code."""
-    args_list = list(sys.argv[1:] if argv is None else argv)
+    args_list = _join_negative_values(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     try:
-        args = parser.parse_args(args_list)
+        args, extras = parser.parse_known_args(args_list)
+        if extras:
+            command = " ".join(c for c in (getattr(args, "command", None), getattr(args, "cert_command", None)) if c)
+            where = f"{PROG} {command}" if command else PROG
+            raise UsageError(f"unrecognized arguments: {' '.join(extras)} (see '{where} --help')")
     except UsageError as exc:
         _print_error(f"{PROG}: error: {exc}")
         return EXIT_USAGE
@@ -349,6 +353,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ._run import run
 
     return run(args)
+
+
+#: options whose value may start with '-' ("--expires -5m" is refused by the library with a clear message,
+#: rather than by argparse as a missing value)
+_DASH_VALUE_OPTIONS = ("--expires", "--leeway", "--cert-create-expires-days", "--days")
+
+
+def _join_negative_values(argv: list[str]) -> list[str]:
+    result: list[str] = []
+    i = 0
+    while i < len(argv):
+        value = argv[i + 1] if i + 1 < len(argv) else ""
+        if argv[i] in _DASH_VALUE_OPTIONS and value[:1] == "-" and (value[1:2].isdigit() or value[1:2] == "."):
+            result.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+            continue
+        result.append(argv[i])
+        i += 1
+    return result
 
 
 def _print_error(line: str) -> None:

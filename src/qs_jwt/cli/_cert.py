@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from . import EXIT_OK, EXIT_VERIFY, UsageError
-from ._io import emit, read_passphrase, safe_text, to_json
-from ._run import Log
+from ._io import emit, read_passphrase, to_json
+from ._run import Log, safe_text
+
+if TYPE_CHECKING:
+    from ..certs import KeyFiles
 
 
 def create(args: argparse.Namespace, log: Log) -> int:
     from ..certs import create_key_files, validate_days
-    from ..keys import jwk_thumbprint
 
     if args.cert_create_expires_days is None:
         raise UsageError("--cert-create-expires-days (or --days) is required: the certificate's validity in days")
@@ -32,28 +35,38 @@ def create(args: argparse.Namespace, log: Log) -> int:
         passphrase=passphrase,
         force=args.force,
     )
-    thumbprint = jwk_thumbprint(files.private_key.public_key())
-    summary = {
+    summary = created_summary(files, args.cert_create_cn)
+    if args.output == "json":
+        emit(to_json(summary))
+    else:
+        log_created(summary, log)
+    return EXIT_OK
+
+
+def created_summary(files: KeyFiles, common_name: str) -> dict[str, object]:
+    """What ``cert create`` and ``--cert-create`` made, as reported (never the key itself)."""
+    from ..keys import jwk_thumbprint
+
+    return {
         "privateKey": files.private_key_path,
         "publicKey": files.public_key_path,
         "certificate": files.certificate_path,
         "encrypted": files.encrypted,
         "keySize": files.private_key.key_size,
-        "commonName": args.cert_create_cn,
+        "commonName": common_name,
         "notBefore": files.not_before.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "notAfter": files.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "thumbprint": thumbprint,
+        "thumbprint": jwk_thumbprint(files.private_key.public_key()),
     }
-    if args.output == "json":
-        emit(to_json(summary))
-    else:
-        log.info(f"private key:  {files.private_key_path} (mode 0600{', encrypted' if files.encrypted else ''}; "
-                 "keep it secret)")
-        log.info(f"public key:   {files.public_key_path}")
-        log.info(f"certificate:  {files.certificate_path} (CN={safe_text(args.cert_create_cn)}, valid "
-                 f"{summary['notBefore']} to {summary['notAfter']})")
-        log.info(f"thumbprint:   {thumbprint} (usable as the key id)")
-    return EXIT_OK
+
+
+def log_created(summary: dict[str, object], log: Log) -> None:
+    encrypted = ", encrypted" if summary["encrypted"] else ""
+    log.info(f"private key:  {summary['privateKey']} (mode 0600{encrypted}; keep it secret)")
+    log.info(f"public key:   {summary['publicKey']}")
+    log.info(f"certificate:  {summary['certificate']} (CN={summary['commonName']}, valid "
+             f"{summary['notBefore']} to {summary['notAfter']})")
+    log.info(f"thumbprint:   {summary['thumbprint']} (usable as the key id)")
 
 
 def _read(path: str) -> bytes:
@@ -84,9 +97,14 @@ def show(args: argparse.Namespace, log: Log) -> int:
             continue
         if field == "keySize":
             value = f"{value} bits"
+        elif isinstance(value, bool):
+            value = "yes" if value else "no"
         lines.append(f"{label}: {safe_text(str(value))}")
-    what = "certificate" if info.certificate is not None else "public key"
-    lines.append(f"One-line PEM ({what}, for Qlik Cloud's identity provider):")
+    if info.certificate is not None:
+        lines.append("One-line PEM (the certificate, for Qlik Cloud's identity provider):")
+    else:
+        lines.append("One-line PEM (the public key; Qlik documents a certificate for its identity provider, "
+                     "e.g. the publickey.cer that cert create writes):")
     lines.append(data["pem"])
     emit("\n".join(lines))
     return EXIT_OK
@@ -95,11 +113,12 @@ def show(args: argparse.Namespace, log: Log) -> int:
 def jwks(args: argparse.Namespace, log: Log) -> int:
     from ..certs import describe_key_material
     from ..errors import KeyLoadError
-    from ..keys import public_jwk
+    from ..keys import _a, public_jwk
 
-    info = describe_key_material(_read(args.file), source=args.file, passphrase=read_passphrase(None, log))
+    passphrase = read_passphrase(args.passphrase_file, log)
+    info = describe_key_material(_read(args.file), source=args.file, passphrase=passphrase)
     if info.public_key is None:
-        raise KeyLoadError(f"holds a {info.key_type} key; only RSA keys can sign Qlik JWTs", source=args.file)
+        raise KeyLoadError(f"holds {_a(info.key_type)} key; only RSA keys can sign Qlik JWTs", source=args.file)
     if args.kid is not None and not args.kid.strip():
         raise UsageError("--kid must not be empty")
     emit(to_json({"keys": [public_jwk(info.public_key, kid=args.kid, alg=args.alg)]}))

@@ -52,10 +52,9 @@ def _signer(args: argparse.Namespace, log: Log, validate: Validate) -> Signer:
             common_name=args.cert_create_cn,
             force=args.force,
         )
-        log.info(f"private key:  {files.private_key_path} (mode 0600, keep it secret)")
-        log.info(f"public key:   {files.public_key_path}")
-        log.info(f"certificate:  {files.certificate_path} (CN={args.cert_create_cn}, valid "
-                 f"{files.not_before:%Y-%m-%d %H:%M} to {files.not_after:%Y-%m-%d %H:%M} UTC)")
+        from ._cert import created_summary, log_created
+
+        log_created(created_summary(files, args.cert_create_cn), log)
         return Signer(files.private_key)
     if args.cert_create_expires_days is not None:
         log.warn("--cert-create-expires-days has no effect without --cert-create")

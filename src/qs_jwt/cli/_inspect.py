@@ -9,8 +9,8 @@ from typing import Any
 from .._jws import RSA_ALGORITHMS
 from ..durations import format_duration
 from . import EXIT_OK, EXIT_VERIFY, UsageError
-from ._io import emit, read_token, safe_text, to_json, verification_key
-from ._run import Log
+from ._io import emit, read_token, to_json, verification_key
+from ._run import Log, safe_text
 
 
 def _algorithms(text: str) -> list[str]:

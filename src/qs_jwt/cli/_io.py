@@ -6,13 +6,12 @@ import argparse
 import json
 import os
 import sys
-import unicodedata
 from typing import Any
 
 from .._jws import MAX_TOKEN_LENGTH, clean_token_text
 from ..errors import KeyLoadError, TokenFormatError
 from . import UsageError
-from ._run import Log
+from ._run import Log, safe_text
 
 ENV_PRIVATE_KEY = "QS_JWT_PRIVATE_KEY"
 ENV_PASSPHRASE = "QS_JWT_PRIVATE_KEY_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
@@ -23,21 +22,6 @@ def emit(text: str) -> None:
     """Write the result to stdout (the only thing that ever goes there)."""
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     sys.stdout.flush()
-
-
-def _escape_char(ch: str) -> str:
-    code = ord(ch)
-    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
-
-
-def safe_text(text: str) -> str:
-    """Neutralise characters that could drive a terminal (controls, bidi overrides) by escaping them."""
-    if text.isprintable() or all(ch == "\n" or ch.isprintable() for ch in text):
-        return text
-    return "".join(
-        ch if ch == "\n" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn") else _escape_char(ch)
-        for ch in text
-    )
 
 
 def to_json(value: Any, *, indent: int | None = 2) -> str:

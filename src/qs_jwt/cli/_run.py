@@ -5,12 +5,28 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import unicodedata
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 from ..errors import InvalidValueError, QsJwtError, QsJwtWarning, VerificationError
 from . import EXIT_ERROR, EXIT_USAGE, EXIT_VERIFY, LOG_LEVELS, PROG, UsageError
+
+
+def _escape_char(ch: str) -> str:
+    code = ord(ch)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def safe_text(text: str) -> str:
+    """Neutralise characters that could drive a terminal (controls, bidi overrides) by escaping them."""
+    if text.isprintable() or all(ch == "\n" or ch.isprintable() for ch in text):
+        return text
+    return "".join(
+        ch if ch == "\n" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn") else _escape_char(ch)
+        for ch in text
+    )
 
 
 class Log:
@@ -22,7 +38,7 @@ class Log:
 
     def _write(self, threshold: int, label: str, message: str) -> None:
         if self.level >= threshold:
-            text = f"{PROG}: {label}{message}\n"
+            text = f"{PROG}: {label}{safe_text(message)}\n"
             try:
                 self.stream.write(text)
                 self.stream.flush()
