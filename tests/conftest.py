@@ -9,8 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 import qs_jwt._clock
+
+# the same examples on every run: a property failure is a bug to fix, never a flaky CI
+settings.register_profile("qs-jwt", derandomize=True, deadline=None, print_blob=True)
+settings.load_profile("qs-jwt")
 
 KEYS = Path(__file__).parent / "keys"
 ROOT = Path(__file__).resolve().parents[1]

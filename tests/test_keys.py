@@ -38,6 +38,8 @@ def assert_clean_error(exc: KeyLoadError, data: bytes, *, source: str = SOURCE) 
     assert exc.source == source
     assert exc.reason and exc.reason in message
     for line in pem_body_lines(data):
+        if len(line) < 8:  # DER input split at random bytes: short fragments prove nothing
+            continue
         assert line not in message
         if len(line) >= 16:
             assert line[:16] not in message
