@@ -334,3 +334,24 @@ def test_cert_jwks_of_an_encrypted_key(run_cli, tmp_path):
 def test_cert_show_of_a_private_key_points_to_the_certificate(run_cli):
     r = run_cli("cert", "show", key_path("rsa2048_pkcs8.pem"))
     assert "Qlik documents a certificate" in r.stdout and "BEGIN PUBLIC KEY" in r.stdout
+
+
+def test_header_urls_and_keys_are_never_fetched_or_trusted(run_cli, monkeypatch, fixed_now):
+    """jku/x5u/jwk/x5c are display data: with sockets blocked, decoding and checking still work, and an
+    embedded attacker key does not make a forged token verify."""
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("network access attempted")
+
+    monkeypatch.setattr(socket, "socket", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    attacker = load_pem_public_key(key_bytes("other2048_public.pem"))
+    header = {"alg": "RS256", "kid": "kid-1", "jku": "https://127.0.0.1:1/jwks.json", "x5u": "https://127.0.0.1:1/c",
+              "jwk": qs_jwt.public_jwk(attacker), "x5c": ["MIIB"]}
+    forged = Signer(key_bytes("other2048_pkcs8.pem")).sign(header, {"sub": "admin", "exp": FIXED_NOW + 60})
+    r = run_cli("decode", "--jwt", forged, "--cert-publickey-file", PUB, "--output", "json")
+    assert r.exit_code == 3 and json.loads(r.stdout)["verification"]["signature"] is False
+    assert run_cli("check", "--target", "qseow", "--jwt", forged, "--cert-publickey-file", PUB).exit_code == 3
