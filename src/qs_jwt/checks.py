@@ -89,10 +89,8 @@ def _check_signature_and_key(report: CheckReport, verification: Verification, ke
     if key is None:
         return
     if verification.signature is False:
-        reasons = [e for e in verification.errors if "signature" in e or "key" in e or "algorithm" in e]
         report.add(
-            "signature", ERROR,
-            "signature: " + ("; ".join(reasons) if reasons else "does not verify"),
+            "signature", ERROR, f"signature: {verification.signature_error or 'does not verify'}",
             "sign with the private key whose certificate is configured in Qlik",
         )
 

@@ -408,6 +408,8 @@ class Verification:
     audience: bool | None = None
     issuer: bool | None = None
     errors: list[str] = field(default_factory=list)
+    #: why the signature check failed (also in ``errors``), None when it passed or was not made
+    signature_error: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -535,20 +537,17 @@ def inspect_token(
     result = Verification(decoded=decoded)
     errors = result.errors
     if key is not None:
+        reason: str | None
         if decoded.algorithm not in algorithms:
-            result.signature = False
-            errors.append(
-                f"algorithm {escape_text(decoded.algorithm)} is not accepted (accepted: {', '.join(algorithms)})"
-            )
+            reason = f"algorithm {escape_text(decoded.algorithm)} is not accepted (accepted: {', '.join(algorithms)})"
         else:
-            public_key = _select_key(decoded, key, errors)
-            if public_key is None:
-                result.signature = False
-            else:
-                reason = _check_signature(decoded, public_key, algorithms)
-                result.signature = reason is None
-                if reason:
-                    errors.append(reason)
+            key_errors: list[str] = []
+            public_key = _select_key(decoded, key, key_errors)
+            reason = key_errors[0] if public_key is None else _check_signature(decoded, public_key, algorithms)
+        result.signature = reason is None
+        result.signature_error = reason
+        if reason:
+            errors.append(reason)
     current = _clock.resolve(now)
     payload = decoded.payload
     exp = _numeric_date(payload, "exp", errors)
