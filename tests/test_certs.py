@@ -306,25 +306,26 @@ def test_read_only_folder_simulated(tmp_path: Path, no_keygen: None, monkeypatch
 # --- create_key_files: failure in the middle -------------------------------------------------
 
 
-def _failing_write_atomic(monkeypatch: pytest.MonkeyPatch, fail_on: int) -> list[str]:
+def _failing_commit(monkeypatch: pytest.MonkeyPatch, fail_on: int, error: BaseException | None = None) -> list[str]:
+    """Make the fail_on-th move of a staged file into place fail (all three files are staged first)."""
     calls: list[str] = []
-    real = qs_jwt.certs.write_atomic
+    real = qs_jwt._files._commit
 
-    def write(path: str, data: bytes, **kwargs: Any) -> None:
+    def commit(tmp: str, path: str, **kwargs: Any) -> None:
         calls.append(path)
         if len(calls) == fail_on:
-            raise FileWriteError(path, "No space left on device")
-        real(path, data, **kwargs)
+            raise error if error is not None else FileWriteError(path, "No space left on device")
+        real(tmp, path, **kwargs)
 
-    monkeypatch.setattr(qs_jwt.certs, "write_atomic", write)
+    monkeypatch.setattr(qs_jwt._files, "_commit", commit)
     return calls
 
 
-@pytest.mark.parametrize("fail_on", [2, 3])
+@pytest.mark.parametrize("fail_on", [1, 2, 3])
 def test_failure_in_the_middle_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_keygen: list[int], fail_on: int
 ) -> None:
-    calls = _failing_write_atomic(monkeypatch, fail_on)
+    calls = _failing_commit(monkeypatch, fail_on)
     with pytest.raises(FileWriteError, match="No space"):
         qs_jwt.create_key_files(str(tmp_path) + "/", days=1, key_size=2048)
     assert len(calls) == fail_on
@@ -334,16 +335,7 @@ def test_failure_in_the_middle_leaves_nothing(
 def test_interrupt_in_the_middle_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_keygen: list[int]
 ) -> None:
-    real = qs_jwt.certs.write_atomic
-    calls: list[str] = []
-
-    def write(path: str, data: bytes, **kwargs: Any) -> None:
-        calls.append(path)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        real(path, data, **kwargs)
-
-    monkeypatch.setattr(qs_jwt.certs, "write_atomic", write)
+    _failing_commit(monkeypatch, 2, KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
         qs_jwt.create_key_files(str(tmp_path) + "/", days=1, key_size=2048)
     assert listing(tmp_path) == []
@@ -372,10 +364,25 @@ def test_real_write_failure_in_the_middle_leaves_no_temp(
 def test_failure_with_force_removes_files_this_call_created(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_keygen: list[int]
 ) -> None:
-    _failing_write_atomic(monkeypatch, 2)
+    _failing_commit(monkeypatch, 2)
     with pytest.raises(FileWriteError):
         qs_jwt.create_key_files(str(tmp_path) + "/", days=1, key_size=2048, force=True)
     assert listing(tmp_path) == []
+
+
+@pytest.mark.parametrize("fail_on", [2, 3])
+def test_failure_with_force_puts_the_old_set_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_keygen: list[int], fail_on: int
+) -> None:
+    """A failed replacement must not leave a new private key beside the old certificate."""
+    prefix = str(tmp_path) + "/"
+    qs_jwt.create_key_files(prefix, days=1, key_size=2048)
+    before = {name: (tmp_path / name).read_bytes() for name in listing(tmp_path)}
+    _failing_commit(monkeypatch, fail_on)
+    with pytest.raises(FileWriteError):
+        qs_jwt.create_key_files(prefix, days=1, key_size=2048, force=True)
+    assert {name: (tmp_path / name).read_bytes() for name in listing(tmp_path)} == before
+    assert mode_of(tmp_path / "privatekey.pem") == 0o600
 
 
 # --- write_atomic / check_outputs ------------------------------------------------------------

@@ -6,10 +6,11 @@ import contextlib
 import errno
 import os
 import tempfile
+from collections.abc import Sequence
 
 from .errors import FileWriteError, OutputExistsError
 
-__all__ = ["check_outputs", "write_atomic"]
+__all__ = ["check_outputs", "write_atomic", "write_files"]
 
 
 def check_outputs(paths: list[str], *, force: bool) -> None:
@@ -41,35 +42,106 @@ def check_outputs(paths: list[str], *, force: bool) -> None:
 def write_atomic(path: str, data: bytes, *, mode: int = 0o600, force: bool = False) -> None:
     """Write ``data`` to ``path`` so that readers see either nothing or the whole file.
 
-    The data goes to a temporary file (mode ``mode``) in the same folder, is flushed to disk, and is
-    then linked into place (refusing to replace an existing file) or, with ``force``, renamed over it.
-    An interrupted write leaves no partial file and no temporary file behind.
-
-    :raises OutputExistsError: the file exists and ``force`` is false.
-    :raises FileWriteError: the file could not be written.
+    See :func:`write_files`, which this calls for one file.
     """
+    write_files([(path, data, mode)], force=force)
+
+
+def write_files(files: Sequence[tuple[str, bytes, int]], *, force: bool = False) -> None:
+    """Write several files as one change: all of them, or none (as far as the file system allows).
+
+    Every file is first written to a temporary file (with its mode) in its target folder and flushed
+    to disk. Only when all are staged are they moved into place: linked, refusing to replace an
+    existing file, or with ``force`` renamed over it after the old file was linked aside. If anything
+    fails or is interrupted, files already moved into place are removed or their old versions put back,
+    and no temporary file is left behind.
+
+    :param files: ``(path, data, mode)`` triples.
+    :raises OutputExistsError: a file exists and ``force`` is false.
+    :raises FileWriteError: a file could not be written.
+    """
+    staged: list[tuple[str, str]] = []  # (temporary, path)
+    done: list[tuple[str, str | None]] = []  # (path, backup of the file it replaced)
+    try:
+        for path, data, mode in files:
+            staged.append((_stage(path, data, mode), path))
+        try:
+            for tmp, path in staged:
+                backup = _backup(path) if force else None
+                try:
+                    _commit(tmp, path, force=force)
+                except BaseException:
+                    if backup is not None:
+                        with contextlib.suppress(OSError):
+                            os.unlink(backup)
+                    raise
+                done.append((path, backup))
+        except BaseException:
+            for path, backup in reversed(done):
+                with contextlib.suppress(OSError):
+                    if backup is not None:
+                        os.replace(backup, path)
+                    else:
+                        os.unlink(path)
+            done.clear()
+            raise
+    finally:
+        for tmp, _ in staged:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        for _, backup in done:
+            if backup is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(backup)
+    for folder in {os.path.dirname(os.path.abspath(path)) for path, _, _ in files}:
+        _fsync_folder(folder)
+
+
+def _stage(path: str, data: bytes, mode: int) -> str:
+    """Write ``data`` to a new temporary file beside ``path``; return its name."""
     folder = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(prefix=".qs-jwt-", suffix=".tmp", dir=folder)
     except OSError as exc:
         raise FileWriteError(path, exc.strerror or str(exc)) from None
     try:
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                os.fchmod(fh.fileno(), mode)
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            if force:
-                os.replace(tmp, path)
-            else:
-                _link_no_clobber(tmp, path)
-        except OSError as exc:
-            raise FileWriteError(path, exc.strerror or str(exc)) from None
-    except BaseException:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), mode)
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise FileWriteError(path, exc.strerror or str(exc)) from None
         raise
+    return tmp
+
+
+def _backup(path: str) -> str | None:
+    """Link an existing file aside so that a failed replacement can put it back; None if there is none."""
+    if not os.path.lexists(path):
+        return None
+    backup = os.path.join(os.path.dirname(os.path.abspath(path)), f".qs-jwt-{os.urandom(8).hex()}.old")
+    try:
+        os.link(path, backup, follow_symlinks=False)
+    except OSError:
+        return None  # no hard links here: the replacement is still atomic, just not undoable
+    return backup
+
+
+def _commit(tmp: str, path: str, *, force: bool) -> None:
+    try:
+        if force:
+            os.replace(tmp, path)
+        else:
+            _link_no_clobber(tmp, path)
+    except OSError as exc:
+        raise FileWriteError(path, exc.strerror or str(exc)) from None
+
+
+def _fsync_folder(folder: str) -> None:
     with contextlib.suppress(OSError):
         dir_fd = os.open(folder, os.O_RDONLY)
         try:

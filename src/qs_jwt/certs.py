@@ -8,16 +8,14 @@ as a PEM certificate. :func:`create_key_files` makes an RSA key pair and a certi
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import hashlib
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import _clock
-from ._files import check_outputs, write_atomic
-from .errors import InvalidValueError, KeyLoadError, OutputExistsError
+from ._files import check_outputs, write_files
+from .errors import InvalidValueError, KeyLoadError
 from .keys import (
     GENERATED_KEY_SIZES,
     generate_rsa_key,
@@ -175,7 +173,7 @@ def create_key_files(
     :param force: replace existing files instead of refusing.
     :raises InvalidValueError: bad days, key size or common name.
     :raises OutputExistsError: an output exists and ``force`` is false; nothing is written.
-    :raises FileWriteError: an output cannot be written; files this call newly created are removed.
+    :raises FileWriteError: an output cannot be written; then no file is changed (see write_files).
     """
     days = validate_days(days)
     common_name = validate_common_name(common_name)
@@ -195,26 +193,7 @@ def create_key_files(
         (paths[1], public_key_pem(key.public_key()), 0o644),
         (paths[2], cert.public_bytes(serialization.Encoding.PEM), 0o644),
     )
-    absent = {path for path in paths if not os.path.lexists(path)}
-    written: list[str] = []  # paths this call may have created
-    try:
-        for path, data, mode in contents:
-            try:
-                write_atomic(path, data, mode=mode, force=force)
-            except OutputExistsError:
-                raise  # appeared since the check: not ours to remove
-            except BaseException:
-                written.append(path)  # interrupted after the file was linked into place?
-                raise
-            written.append(path)
-    except BaseException:
-        # leave no half-made set behind: remove what this call created; a file that existed before
-        # (and was replaced under force) cannot be restored
-        for path in written:
-            if path in absent:
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
-        raise
+    write_files(contents, force=force)
     return KeyFiles(
         private_key_path=paths[0],
         public_key_path=paths[1],
