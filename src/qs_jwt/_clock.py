@@ -10,6 +10,20 @@ def now() -> float:
     return time.time()
 
 
+#: latest time accepted as ``now``: 9999-12-31T23:59:59Z
+MAX_TIME = 253402300799
+
+
 def resolve(value: float | None) -> float:
-    """``value`` when given, else the current time."""
-    return now() if value is None else float(value)
+    """``value`` when given, else the current time.
+
+    :raises InvalidValueError: ``value`` is not a number of seconds between 1970 and 9999.
+    """
+    if value is None:
+        return now()
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_TIME:
+        from .errors import InvalidValueError
+
+        raise InvalidValueError(f"now: expected seconds since 1970 (up to the year 9999), got {value!r}",
+                                option="now")
+    return float(value)
