@@ -52,10 +52,17 @@ def test_bare_number_is_refused_with_a_unit_suggestion() -> None:
     assert info.value.option == "--expires"
 
 
-@pytest.mark.parametrize("text", ["5", "1.5", " 42 ", "+7", "-7"])
+@pytest.mark.parametrize("text", ["5", "1.5", " 42 ", "+7"])
 def test_other_bare_numbers_are_refused_with_a_suggestion(text: str) -> None:
     with pytest.raises(InvalidValueError, match="unit is required"):
         parse_duration(text)
+
+
+@pytest.mark.parametrize("text", ["0", "-7", "0.0"])
+def test_bare_zero_or_negative_is_refused_without_suggesting_it(text: str) -> None:
+    with pytest.raises(InvalidValueError, match="greater than zero") as info:
+        parse_duration(text)
+    assert "'0s'" not in str(info.value) and "'-7s'" not in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -154,8 +161,10 @@ def test_any_text_either_parses_to_a_positive_bounded_number_or_raises_invalid_v
     [
         (0, "0 s"),
         (59, "59 s"),
-        (89, "89 s"),
-        (90, "1 min"),
+        (89, "1 min 29 s"),
+        (90, "1 min 30 s"),
+        (3601, "1 h 1 s"),
+        (258_900, "2 days 23 h"),
         (3540, "59 min"),
         (5400, "1 h 30 min"),
         (7200, "2 h"),

@@ -30,7 +30,7 @@ def check_outputs(paths: list[str], *, force: bool) -> None:
             raise FileWriteError(path, "is a directory")
         folder = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(folder):
-            raise FileWriteError(path, f"folder {folder} does not exist")
+            raise FileWriteError(path, f"folder {folder} does not exist; create it first")
         if not os.access(folder, os.W_OK | os.X_OK):
             raise FileWriteError(path, f"folder {folder} is not writable")
         if os.path.lexists(path):

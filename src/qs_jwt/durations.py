@@ -50,6 +50,9 @@ def parse_duration(text: str, *, option: str = "--expires") -> float:
     shown = _shorten(text)
     if not raw:
         raise InvalidValueError(f"{option}: empty duration; use a number with a unit, e.g. 60m", option=option)
+    if _BARE_NUMBER.fullmatch(raw) and float(raw) <= 0:
+        raise InvalidValueError(f"{option} {shown}: the duration must be greater than zero, with a unit, e.g. 5m",
+                                option=option)
     if _BARE_NUMBER.fullmatch(raw):
         raise InvalidValueError(
             f"{option} {shown}: a unit is required, e.g. {_suggest(raw)} "
@@ -87,22 +90,18 @@ def parse_duration(text: str, *, option: str = "--expires") -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """Render a number of seconds as a short human text: ``59 min``, ``3 days``, ``1 h 30 min``."""
-    seconds = abs(seconds)
-    if seconds < 90:
-        return f"{int(seconds)} s"
-    minutes = seconds / 60
-    if minutes < 90:
-        return f"{int(minutes)} min"
-    hours = minutes / 60
-    if hours < 48:
-        whole = int(hours)
-        rest = int(minutes - whole * 60)
-        return f"{whole} h {rest} min" if rest else f"{whole} h"
-    days = hours / 24
-    if days < 730:
-        return f"{int(days)} days"
-    return f"{days / 365.25:.1f} years"
+    """Render a number of seconds as a short human text with its two largest units:
+    ``45 s``, ``59 min``, ``1 h 1 s``, ``2 days 23 h``, ``365 days``, ``5.0 years``."""
+    total = int(abs(seconds))
+    if total >= 2 * 365 * 86400:
+        return f"{total / 31557600:.1f} years"
+    parts = []
+    for size, unit in ((86400, "days"), (3600, "h"), (60, "min"), (1, "s")):
+        count, total = divmod(total, size)
+        if count:
+            parts.append(f"{count} {'day' if unit == 'days' and count == 1 else unit}")
+    parts = parts[:2]
+    return " ".join(parts) if parts else "0 s"
 
 
 def _suggest(number: str) -> str:

@@ -81,7 +81,7 @@ def decode(args: argparse.Namespace, log: Log) -> int:
             source = key[1] if key else ""
             lines.append(f"  signature:  valid ({safe_text(decoded.algorithm)}, key from {safe_text(source)})")
         else:
-            lines.append("  signature:  INVALID")
+            lines.append(f"  signature:  INVALID ({safe_text(result.signature_error or 'does not verify')})")
         if result.expired:
             lines.append("  time:       EXPIRED")
         elif result.not_yet_valid:
