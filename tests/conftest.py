@@ -28,6 +28,11 @@ FIXED_NOW = 1_800_000_000
 
 PASSPHRASE = "correct horse"
 
+# a checkout gives files mode 0644; the private keys get 0600, as the tool expects (it warns otherwise)
+for _private in KEYS.iterdir():
+    if _private.suffix in (".pem", ".der") and "public" not in _private.name and "cert" not in _private.name:
+        _private.chmod(0o600)
+
 
 def key_path(name: str) -> str:
     return str(KEYS / name)

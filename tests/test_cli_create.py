@@ -502,3 +502,103 @@ def test_file_names_in_messages_are_escaped(run_cli, tmp_path):
 def test_cert_create_summary_names_the_thumbprint(run_cli, tmp_path):
     r = run_cli(*_create_args(str(tmp_path) + "/"))
     assert r.exit_code == 0 and "thumbprint:" in r.stderr and "usable as the key id" in r.stderr
+
+
+# --- from the new-user review --------------------------------------------------------------------
+
+
+def test_existing_files_message_suggests_the_existing_key(run_cli, tmp_path):
+    prefix = str(tmp_path) + "/"
+    assert run_cli(*_create_args(prefix)).exit_code == 0
+    r = run_cli(*_create_args(prefix))
+    assert r.exit_code == 1 and f"--cert-privatekey-file {prefix}privatekey.pem" in r.stderr
+
+
+def test_cert_create_encrypts_the_new_key_with_the_passphrase_file(run_cli, tmp_path):
+    pw = tmp_path / "pw"
+    pw.write_text(PASSPHRASE)
+    prefix = str(tmp_path) + "/k-"
+    r = run_cli(*_create_args(prefix, "--cert-privatekey-passphrase-file", str(pw)))
+    assert r.exit_code == 0, r.stderr
+    data = Path(prefix + "privatekey.pem").read_bytes()
+    assert data.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    claims_key = __import__("qs_jwt").load_private_key(data, passphrase=PASSPHRASE)
+    jwt.decode(r.stdout.strip(), claims_key.public_key(), algorithms=["RS256"], audience=AUD)
+
+
+def test_certificate_options_without_cert_create_are_reported(run_cli):
+    r = run_cli(*QSCLOUD, "--sub", "s", "--cert-file-prefix", "x/", "--force", "--cert-create-key-size", "2048")
+    assert r.exit_code == 0
+    assert "--cert-file-prefix, --cert-create-key-size, --force only apply with --cert-create" in r.stderr
+
+
+def test_missing_folder_says_create_it_first(run_cli, tmp_path):
+    r = run_cli(*_create_args(str(tmp_path) + "/keys/"))
+    assert r.exit_code == 1 and "create it first" in r.stderr
+
+
+def test_output_json_and_minimal_output_conflict(run_cli):
+    r = run_cli(*QSCLOUD, "--sub", "s", "--output", "json", "--minimal-output")
+    assert r.exit_code == 2 and r.stdout == ""
+
+
+def test_missing_passphrase_names_the_options(run_cli):
+    r = run_cli("create-qscloud", "--cert-privatekey-file", key_path("rsa2048_encrypted.pem"), "--keyid", "k",
+                "--issuer", "i", "--sub", "s")
+    assert r.exit_code == 1
+    assert "--cert-privatekey-passphrase-file" in r.stderr and "QS_JWT_PRIVATE_KEY_PASSPHRASE" in r.stderr
+
+
+def test_key_file_readable_by_others_warns(run_cli, tmp_path):
+    loose = tmp_path / "key.pem"
+    loose.write_bytes(key_bytes("rsa2048_pkcs8.pem"))
+    os.chmod(loose, 0o644)
+    r = run_cli("create-qscloud", "--cert-privatekey-file", str(loose), "--keyid", "k", "--issuer", "i",
+                "--sub", "s")
+    assert r.exit_code == 0 and "mode 0644" in r.stderr and f"chmod 600 {loose}" in r.stderr
+    os.chmod(loose, 0o600)
+    assert run_cli("create-qscloud", "--cert-privatekey-file", str(loose), "--keyid", "k", "--issuer", "i",
+                   "--sub", "s").stderr == ""
+
+
+def test_a_path_given_to_cert_privatekey(run_cli):
+    r = run_cli("create-qscloud", "--cert-privatekey", KEY, "--keyid", "k", "--issuer", "i", "--sub", "s")
+    assert r.exit_code == 2 and f"--cert-privatekey-file {KEY}" in r.stderr
+
+
+def test_group_claim_for_qlik_cloud_warns(run_cli):
+    r = run_cli(*QSCLOUD, "--sub", "s", "--claim", 'group=["x"]')
+    assert r.exit_code == 0 and "--groups" in r.stderr
+
+
+def test_claim_json_with_repeated_member_is_refused(run_cli):
+    r = run_cli(*QSCLOUD, "--sub", "s", "--claim", 'x={"a":1,"a":2}')
+    assert r.exit_code == 2 and "repeats a member name" in r.stderr
+
+
+def test_qseow_groups_note_for_migrating_users(run_cli):
+    r = run_cli(*QSEOW, "--groups", "g")
+    assert "--groups-claim group" in r.stderr
+    assert run_cli(*QSEOW, "--groups", "g", "--groups-claim", "groups").stderr == ""
+
+
+def test_help_alias_of_the_node_tool(run_cli):
+    r = run_cli("help", "create-qseow")
+    assert r.exit_code == 0 and "usage: qs-jwt create-qseow" in r.stdout
+
+
+def test_output_that_cannot_be_written(run_cli, monkeypatch):
+    import errno
+    import sys
+
+    class Full:
+        def write(self, text: str) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def flush(self) -> None:
+            pass
+
+    monkeypatch.setattr(sys, "stdout", Full())
+    from qs_jwt.cli import main
+
+    assert main([*QSCLOUD, "--sub", "s"]) == 1

@@ -357,3 +357,40 @@ def test_header_urls_and_keys_are_never_fetched_or_trusted(run_cli, monkeypatch,
     r = run_cli("decode", "--jwt", forged, "--cert-publickey-file", PUB, "--output", "json")
     assert r.exit_code == 3 and json.loads(r.stdout)["verification"]["signature"] is False
     assert run_cli("check", "--target", "qseow", "--jwt", forged, "--cert-publickey-file", PUB).exit_code == 3
+
+
+def test_token_file_with_bom_and_crlf(run_cli, tmp_path, fixed_now):
+    f = tmp_path / "t.txt"
+    f.write_bytes(b"\xef\xbb\xbf" + qscloud_token().encode() + b"\r\n")
+    assert run_cli("decode", "--jwt-file", str(f), "--cert-publickey-file", PUB).exit_code == 0
+
+
+def test_two_tokens_in_one_file(run_cli, tmp_path, fixed_now):
+    f = tmp_path / "t.txt"
+    f.write_text(qscloud_token() + "\n" + qscloud_token() + "\n")
+    r = run_cli("decode", "--jwt-file", str(f))
+    assert r.exit_code == 1 and "more than one line" in r.stderr
+
+
+def test_decode_output_text_and_minimal_output_conflict(run_cli, fixed_now):
+    assert run_cli("decode", "--jwt", qscloud_token(), "--output", "text", "--minimal-output").exit_code == 2
+
+
+def test_cert_show_ec_key_prints_its_pem(run_cli):
+    r = run_cli("cert", "show", key_path("ec_p256.pem"))
+    assert r.exit_code == 0 and "BEGIN PUBLIC KEY" in r.stdout and "need RSA" in r.stdout
+
+
+def test_cert_jwks_refuses_small_keys(run_cli):
+    r = run_cli("cert", "jwks", key_path("rsa1024_public.pem"))
+    assert r.exit_code == 1 and "2048" in r.stderr and r.stdout == ""
+
+
+def test_cert_show_missing_passphrase_names_the_options(run_cli):
+    r = run_cli("cert", "show", key_path("rsa2048_encrypted.pem"))
+    assert r.exit_code == 1 and "--passphrase-file" in r.stderr
+
+
+def test_cert_create_in_a_missing_folder(run_cli, tmp_path):
+    r = run_cli("cert", "create", "--prefix", str(tmp_path) + "/keys/", "--days", "5", "--key-size", "2048")
+    assert r.exit_code == 1 and "create it first" in r.stderr

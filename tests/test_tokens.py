@@ -667,3 +667,33 @@ def test_list_of_plain_keys_is_accepted(good_token: str, public_key: Any, public
 def test_list_of_other_objects_is_a_key_load_error(good_token: str) -> None:
     with pytest.raises(KeyLoadError):
         qs_jwt.verify(good_token, [42], now=FIXED_NOW)
+
+
+# --- from the new-user review ------------------------------------------------------------------
+
+
+def test_algorithms_as_one_string_and_empty(good_token: str, public_key: Any) -> None:
+    assert qs_jwt.verify(good_token, public_key, algorithms="RS256", now=FIXED_NOW).signature is True
+    with pytest.raises(InvalidValueError, match="algorithms"):
+        qs_jwt.verify(good_token, public_key, algorithms=[], now=FIXED_NOW)
+
+
+def test_audience_any_of(good_token: str, public_key: Any) -> None:
+    ok = qs_jwt.verify(good_token, public_key, audience=["other", QSCLOUD_AUDIENCE], now=FIXED_NOW)
+    assert ok.audience is True
+    assert qs_jwt.verify(good_token, public_key, audience=["a", "b"], now=FIXED_NOW).audience is False
+
+
+def test_keys_given_as_paths(good_token: str) -> None:
+    from pathlib import Path
+
+    keys = Path(__file__).parent / "keys"
+    assert qs_jwt.verify(good_token, keys / "rsa2048_cert.pem", now=FIXED_NOW).signature is True
+    token = qs_jwt.create_qscloud_token(keys / "rsa2048_pkcs8.pem", issuer="i", keyid="k", sub="s")
+    assert qs_jwt.verify(token.token, keys / "rsa2048_public.pem").ok
+
+
+def test_now_out_of_range_or_not_a_number(private_pem: bytes) -> None:
+    for now in (1e20, -1, "1700000000", True):
+        with pytest.raises(InvalidValueError, match="now"):
+            qs_jwt.create_qscloud_token(private_pem, issuer="i", keyid="k", sub="s", now=now)  # type: ignore[arg-type]

@@ -61,7 +61,7 @@ def validate_days(days: object, *, option: str = "--cert-create-expires-days") -
         raise InvalidValueError(f"{option}: expected a whole number of days", option=option)
     if isinstance(days, int):
         value = days
-    elif isinstance(days, str) and days.strip().isdigit() and days.strip().isascii():
+    elif isinstance(days, str) and days.strip().lstrip("-").isdigit() and days.strip().isascii():
         value = int(days.strip())
     else:
         raise InvalidValueError(f"{option} {days!r}: expected a whole number of days, e.g. 365", option=option)
@@ -223,6 +223,8 @@ class KeyInfo:
     public_key: RSAPublicKey | None
     certificate: Certificate | None = None
     encrypted: bool = False
+    #: the certificate, or lacking one the public key (SPKI), as one-line PEM
+    pem: str = ""
 
     @property
     def not_before(self) -> _dt.datetime | None:
@@ -234,13 +236,7 @@ class KeyInfo:
 
     def single_line_pem(self) -> str:
         """The certificate (or, lacking one, the public key) as one-line PEM."""
-        from cryptography.hazmat.primitives import serialization
-
-        if self.certificate is not None:
-            return single_line_pem(self.certificate.public_bytes(serialization.Encoding.PEM))
-        if self.public_key is not None:
-            return single_line_pem(public_key_pem(self.public_key))
-        return ""
+        return self.pem
 
     def to_dict(self) -> dict[str, Any]:
         cert = self.certificate
@@ -300,7 +296,8 @@ def describe_key_material(
         elif label is not None and "PRIVATE KEY" in label:
             encrypted = label == "ENCRYPTED PRIVATE KEY" or b"Proc-Type: 4,ENCRYPTED" in raw
             if encrypted and not passphrase:
-                raise KeyLoadError("is an encrypted private key; a passphrase is required", source=source)
+                raise KeyLoadError("is an encrypted private key; a passphrase is required", source=source,
+                                   passphrase_required=True)
             secret = passphrase.encode("utf-8") if isinstance(passphrase, str) else passphrase
             private = serialization.load_pem_private_key(
                 raw, password=secret if encrypted else None, unsafe_skip_rsa_key_validation=True
@@ -327,7 +324,7 @@ def describe_key_material(
                         encrypted = True
                         if not secret:
                             raise KeyLoadError("is an encrypted private key; a passphrase is required",
-                                               source=source) from None
+                                               source=source, passphrase_required=True) from None
                         private = serialization.load_der_private_key(
                             raw, password=secret, unsafe_skip_rsa_key_validation=True
                         )
@@ -344,6 +341,9 @@ def describe_key_material(
         raise KeyLoadError("is not a supported key or certificate", source=source) from None
     spki = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     fingerprint_source = cert.public_bytes(serialization.Encoding.DER) if cert is not None else spki
+    pem = single_line_pem(cert.public_bytes(serialization.Encoding.PEM) if cert is not None else
+                          public.public_bytes(serialization.Encoding.PEM,
+                                              serialization.PublicFormat.SubjectPublicKeyInfo))
     if isinstance(public, rsa.RSAPublicKey):
         return KeyInfo(
             kind=kind,
@@ -355,6 +355,7 @@ def describe_key_material(
             public_key=public,
             certificate=cert,
             encrypted=encrypted,
+            pem=pem,
         )
     key_type = type(public).__name__.removeprefix("_").replace("PublicKey", "") or "unknown"
     return KeyInfo(
@@ -367,5 +368,6 @@ def describe_key_material(
         public_key=None,
         certificate=cert,
         encrypted=encrypted,
+        pem=pem,
     )
 

@@ -99,6 +99,13 @@ def _no_constant(name: str) -> Any:
     raise ValueError(name)
 
 
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names):
+        raise InvalidValueError("--claim: a JSON object in the value repeats a member name", option="--claim")
+    return dict(pairs)
+
+
 def parse_claim_assignment(text: str, *, option: str = "--claim") -> tuple[str, Any]:
     """Split ``NAME=VALUE``; VALUE is parsed as JSON when it is valid JSON, else kept as a string.
 
@@ -114,7 +121,10 @@ def parse_claim_assignment(text: str, *, option: str = "--claim") -> tuple[str, 
         raise InvalidValueError(f"{option} {_show(text)}: expected NAME=VALUE", option=option)
     value: Any
     try:
-        value = json.loads(raw, parse_float=_reject_non_finite, parse_constant=_no_constant)
+        value = json.loads(raw, parse_float=_reject_non_finite, parse_constant=_no_constant,
+                           object_pairs_hook=_no_duplicates)
+    except InvalidValueError:
+        raise
     except ValueError as exc:
         if "out of range" in str(exc):
             raise InvalidValueError(f"{option} {name}: the number is out of range", option=option) from None

@@ -41,21 +41,23 @@ class KeyLoadError(QsJwtError):
     """A key or certificate could not be read, or is not fit for use (type, size, passphrase).
 
     ``source`` names where it came from (a file path, ``"<stdin>"``, an environment variable);
-    never the key's content.
+    never the key's content. ``passphrase_required`` is true when the key is encrypted and no
+    passphrase was given.
     """
 
-    def __init__(self, message: str, *, source: str | None = None) -> None:
+    def __init__(self, message: str, *, source: str | None = None, passphrase_required: bool = False) -> None:
         super().__init__(f"{source}: {message}" if source else message)
         self.source = source
         self.reason = message
+        self.passphrase_required = passphrase_required
 
 
 class OutputExistsError(QsJwtError):
     """An output file already exists and overwriting was not allowed (``force=False``)."""
 
-    def __init__(self, paths: list[str]) -> None:
+    def __init__(self, paths: list[str], *, hint: str = "use --force to replace them") -> None:
         names = ", ".join(paths)
-        super().__init__(f"refusing to overwrite existing file(s): {names} (use --force to replace them)")
+        super().__init__(f"refusing to overwrite existing file(s): {names} ({hint})")
         self.paths = paths
 
 

@@ -147,7 +147,7 @@ def load_private_key(
             raise KeyLoadError(f"holds a PEM {label!r} block, not a private key", source=source)
     encrypted = label == "ENCRYPTED PRIVATE KEY" or b"Proc-Type: 4,ENCRYPTED" in raw
     if encrypted and not passphrase:
-        raise KeyLoadError("is encrypted; a passphrase is required", source=source)
+        raise KeyLoadError("is encrypted; a passphrase is required", source=source, passphrase_required=True)
     if passphrase is not None and not encrypted and label is not None:
         raise KeyLoadError("is not encrypted, but a passphrase was given", source=source)
     password = passphrase.encode("utf-8") if isinstance(passphrase, str) else passphrase
@@ -157,7 +157,7 @@ def load_private_key(
     except TypeError as exc:
         if "not encrypted" in str(exc):
             raise KeyLoadError("is not encrypted, but a passphrase was given", source=source) from None
-        raise KeyLoadError("is encrypted; a passphrase is required", source=source) from None
+        raise KeyLoadError("is encrypted; a passphrase is required", source=source, passphrase_required=True) from None
     except ValueError as exc:
         if encrypted or "password" in str(exc).lower() or "decrypt" in str(exc).lower():
             raise KeyLoadError("cannot be decrypted: wrong passphrase or damaged key", source=source) from None

@@ -9,6 +9,7 @@ of this package's strict parser.
 from __future__ import annotations
 
 import datetime as _dt
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,7 @@ from ._jws import (
 from .claims import qscloud_claims, qseow_claims
 from .durations import MAX_DURATION_SECONDS, parse_duration
 from .errors import InvalidValueError, KeyLoadError, VerificationError, is_finite_number, warn
-from .keys import JsonWebKey, _check_rsa_numbers, load_jwks, load_private_key, load_public_key
+from .keys import JsonWebKey, _check_rsa_numbers, load_jwks, load_private_key, load_public_key, read_key_source
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
@@ -66,12 +67,17 @@ def _lifetime(expires: Lifetime) -> float:
     return float(expires)
 
 
-def _check_algorithm(algorithm: str) -> str:
+def _check_algorithm(algorithm: str, *, option: str = "--algorithm") -> str:
     if algorithm not in RSA_ALGORITHMS:
-        raise InvalidValueError(
-            f"--algorithm {algorithm!r}: use one of {', '.join(RSA_ALGORITHMS)}", option="--algorithm"
-        )
+        raise InvalidValueError(f"{option} {algorithm!r}: use one of {', '.join(RSA_ALGORITHMS)}", option=option)
     return algorithm
+
+
+def _read_path(key: object, what: str) -> object:
+    """Read a key given as a path object; anything else is returned as it is."""
+    if isinstance(key, os.PathLike):
+        return read_key_source(os.fspath(key), what=what)
+    return key
 
 
 class Signer:
@@ -85,6 +91,7 @@ class Signer:
     """
 
     def __init__(self, key: RSAPrivateKey | bytes | str, *, passphrase: bytes | str | None = None) -> None:
+        key = _read_path(key, "private key")  # type: ignore[assignment]
         if isinstance(key, bytes | str):
             key = load_private_key(key, passphrase=passphrase)
         from cryptography.hazmat.primitives.asymmetric import rsa
@@ -455,6 +462,7 @@ def _select_key(
 ) -> RSAPublicKey | None:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
+    key = _read_path(key, "public key")
     if isinstance(key, bytes | str):
         key = load_public_key(key)
     if isinstance(key, rsa.RSAPublicKey):
@@ -513,8 +521,8 @@ def inspect_token(
     token: str,
     *,
     key: Any = None,
-    algorithms: Sequence[str] = RSA_ALGORITHMS,
-    audience: str | None = None,
+    algorithms: str | Sequence[str] = RSA_ALGORITHMS,
+    audience: str | Iterable[str] | None = None,
     issuer: str | None = None,
     leeway: float = 0,
     now: float | None = None,
@@ -526,11 +534,16 @@ def inspect_token(
     :param key: an RSA public key, a PEM/DER public key or certificate, a JWK set from
         :func:`qs_jwt.load_jwks` (the token's ``kid`` picks the key), or None to skip the signature.
     :param algorithms: accepted signature algorithms (never taken from the token).
+    :param audience: the expected ``aud``, or several of which one must be present.
     :param leeway: seconds of clock skew tolerated for ``exp``, ``nbf`` and ``iat``.
     :raises TokenFormatError: the token is malformed. :raises KeyLoadError: the key is unusable.
     """
+    algorithms = [algorithms] if isinstance(algorithms, str) else list(algorithms)
+    if not algorithms:
+        raise InvalidValueError(f"algorithms: give at least one of {', '.join(RSA_ALGORITHMS)}",
+                                option="algorithms")
     for alg in algorithms:
-        _check_algorithm(alg)
+        _check_algorithm(alg, option="algorithms")
     if not isinstance(leeway, int | float) or not is_finite_number(leeway) or leeway < 0:
         raise InvalidValueError("--leeway: expected a non-negative number of seconds", option="--leeway")
     decoded = decode_unverified(token)
@@ -563,10 +576,16 @@ def inspect_token(
         result.not_yet_valid = True
         errors.append("token was issued in the future (iat); check the clocks")
     if audience is not None:
+        accepted = {audience} if isinstance(audience, str) else set(audience)
         aud = payload.get("aud")
-        result.audience = aud == audience or (isinstance(aud, list) and audience in aud)
+        if isinstance(aud, list):
+            present = {a for a in aud if isinstance(a, str)}
+        else:
+            present = {aud} if isinstance(aud, str) else set()
+        result.audience = bool(accepted & present)
         if not result.audience:
-            errors.append(f"audience is {escape_text(aud)}, expected {escape_text(audience)}")
+            wanted = audience if isinstance(audience, str) else sorted(accepted)
+            errors.append(f"audience is {escape_text(aud)}, expected {escape_text(wanted)}")
     if issuer is not None:
         iss = payload.get("iss")
         result.issuer = iss == issuer
@@ -579,8 +598,8 @@ def verify(
     token: str,
     key: Any,
     *,
-    algorithms: Sequence[str] = RSA_ALGORITHMS,
-    audience: str | None = None,
+    algorithms: str | Sequence[str] = RSA_ALGORITHMS,
+    audience: str | Iterable[str] | None = None,
     issuer: str | None = None,
     leeway: float = 0,
     now: float | None = None,

@@ -49,6 +49,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors that raise instead of exiting."""
 
     def error(self, message: str) -> NoReturn:
+        if "expected one argument" in message or "expected at least one argument" in message:
+            message += "; a value that starts with '-' is given as --option=value"
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
@@ -64,13 +66,19 @@ def _terminal_width() -> int:
         return 100
 
 
+#: largest --leeway accepted: a day; more than that is not clock skew
+MAX_LEEWAY = 86400
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not (value >= 0 and value < 1e9):
+    if not value >= 0:
         raise argparse.ArgumentTypeError(f"expected a non-negative number of seconds, got {text!r}")
+    if value > MAX_LEEWAY:
+        raise argparse.ArgumentTypeError(f"{text!r} is more than a day ({MAX_LEEWAY} s); clock skew is smaller")
     return value
 
 
@@ -212,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the virtual proxy's JWT attribute for user ID (default: userId)")
     g.add_argument("--userdir-claim", default="userDirectory", metavar="NAME",
                    help="the virtual proxy's JWT attribute for user directory (default: userDirectory)")
-    g.add_argument("--groups-claim", default="groups", metavar="NAME",
+    g.add_argument("--groups-claim", default=None, metavar="NAME",
                    help="claim for the groups (default: groups; 'group' matches the Node tool)")
     g.add_argument("--claim", action="append", default=[], metavar="NAME=VALUE",
                    help=_claim_help() + "; for the virtual proxy's JWT attribute mapping")
@@ -227,7 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     de = command(
         "decode", "show a token's header and payload, and verify it when given a key",
         "Decode a JWT and, given a key, verify it. Signature, time validity, audience and issuer are\n"
-        "reported separately. Exit 0: decoded (and verified when a key was given); 3: verification failed.",
+        "reported separately. Exit 0: decoded, and everything checked passed; 3: the signature or time\n"
+        "check failed (with a key), or --expected-audience/--expected-issuer did not match.",
         "qs-jwt decode --jwt-file token.txt --cert-publickey-file publickey.cer --expected-audience qlik",
     )
     _add_common(de)
@@ -331,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``qs-jwt`` with ``argv`` (default: the process arguments); return the exit code."""
     args_list = _join_negative_values(list(sys.argv[1:] if argv is None else argv))
+    if args_list[:1] == ["help"]:  # the Node tool's `qs-jwt help COMMAND`
+        args_list = [*args_list[1:], "--help"]
     parser = build_parser()
     try:
         args, extras = parser.parse_known_args(args_list)

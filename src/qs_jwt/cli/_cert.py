@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from ..errors import KeyLoadError
+from ..keys import _a
 from . import EXIT_OK, EXIT_VERIFY, UsageError
-from ._io import emit, read_passphrase, to_json
+from ._io import ENV_PASSPHRASE, emit, read_passphrase, to_json
 from ._run import Log, safe_text
 
 if TYPE_CHECKING:
-    from ..certs import KeyFiles
+    from ..certs import KeyFiles, KeyInfo
 
 
 def create(args: argparse.Namespace, log: Log) -> int:
@@ -22,10 +24,11 @@ def create(args: argparse.Namespace, log: Log) -> int:
     passphrase = None
     if args.passphrase_file is not None:
         passphrase = read_passphrase(args.passphrase_file, log)
-    from .._files import check_outputs
-    from ..certs import key_file_paths
+    from ..certs import validate_common_name
 
-    check_outputs(list(key_file_paths(args.cert_file_prefix)), force=args.force)
+    validate_common_name(args.cert_create_cn)
+    check_new_files(args.cert_file_prefix, args.force, hint=(
+        "--force replaces them; then the certificate configured in Qlik must be replaced too"))
     log.info(f"creating a {args.cert_create_key_size}-bit RSA key pair and certificate ...")
     files = create_key_files(
         args.cert_file_prefix,
@@ -41,6 +44,25 @@ def create(args: argparse.Namespace, log: Log) -> int:
     else:
         log_created(summary, log)
     return EXIT_OK
+
+
+def check_new_files(prefix: str, force: bool, *, hint: str) -> None:
+    """Refuse before any key is generated when an output exists (and --force is absent)."""
+    from .._files import check_outputs
+    from ..certs import key_file_paths
+    from ..errors import OutputExistsError
+
+    try:
+        check_outputs(list(key_file_paths(prefix)), force=force)
+    except OutputExistsError as exc:
+        raise OutputExistsError(exc.paths, hint=hint) from None
+
+
+def _with_passphrase_hint(exc: KeyLoadError) -> KeyLoadError:
+    if exc.passphrase_required:
+        return KeyLoadError(f"{exc.reason}: give it with --passphrase-file FILE or ${ENV_PASSPHRASE}",
+                            source=exc.source)
+    return exc
 
 
 def created_summary(files: KeyFiles, common_name: str) -> dict[str, object]:
@@ -75,11 +97,18 @@ def _read(path: str) -> bytes:
     return read_key_source(path, what="key or certificate")
 
 
-def show(args: argparse.Namespace, log: Log) -> int:
+def _describe(args: argparse.Namespace, log: Log) -> KeyInfo:
     from ..certs import describe_key_material
 
     passphrase = read_passphrase(args.passphrase_file, log)
-    info = describe_key_material(_read(args.file), source=args.file, passphrase=passphrase)
+    try:
+        return describe_key_material(_read(args.file), source=args.file, passphrase=passphrase)
+    except KeyLoadError as exc:
+        raise _with_passphrase_hint(exc) from None
+
+
+def show(args: argparse.Namespace, log: Log) -> int:
+    info = _describe(args, log)
     data = info.to_dict()
     if args.output == "json":
         emit(to_json(data))
@@ -100,7 +129,9 @@ def show(args: argparse.Namespace, log: Log) -> int:
         elif isinstance(value, bool):
             value = "yes" if value else "no"
         lines.append(f"{label}: {safe_text(str(value))}")
-    if info.certificate is not None:
+    if info.key_type != "RSA":
+        lines.append(f"One-line PEM ({_a(info.key_type)} key: Qlik JWTs need RSA):")
+    elif info.certificate is not None:
         lines.append("One-line PEM (the certificate, for Qlik Cloud's identity provider):")
     else:
         lines.append("One-line PEM (the public key; Qlik documents a certificate for its identity provider, "
@@ -111,14 +142,14 @@ def show(args: argparse.Namespace, log: Log) -> int:
 
 
 def jwks(args: argparse.Namespace, log: Log) -> int:
-    from ..certs import describe_key_material
-    from ..errors import KeyLoadError
-    from ..keys import _a, public_jwk
+    from ..keys import MIN_RSA_BITS, public_jwk
 
-    passphrase = read_passphrase(args.passphrase_file, log)
-    info = describe_key_material(_read(args.file), source=args.file, passphrase=passphrase)
+    info = _describe(args, log)
     if info.public_key is None:
         raise KeyLoadError(f"holds {_a(info.key_type)} key; only RSA keys can sign Qlik JWTs", source=args.file)
+    if info.key_size < MIN_RSA_BITS:
+        raise KeyLoadError(f"RSA key is {info.key_size} bits; at least {MIN_RSA_BITS} bits are required",
+                           source=args.file)
     if args.kid is not None and not args.kid.strip():
         raise UsageError("--kid must not be empty")
     emit(to_json({"keys": [public_jwk(info.public_key, kid=args.kid, alg=args.alg)]}))
@@ -129,8 +160,11 @@ def check(args: argparse.Namespace, log: Log) -> int:
     from ..checks import check_key_material
 
     passphrase = read_passphrase(args.passphrase_file, log)
-    report = check_key_material(_read(args.file), source=args.file, passphrase=passphrase,
-                                path=args.file if args.file != "-" else None)
+    try:
+        report = check_key_material(_read(args.file), source=args.file, passphrase=passphrase,
+                                    path=args.file if args.file != "-" else None)
+    except KeyLoadError as exc:
+        raise _with_passphrase_hint(exc) from None
     if args.output == "json":
         emit(to_json(report.to_dict()))
     else:

@@ -7,9 +7,18 @@ from collections.abc import Callable
 from typing import Any
 
 from ..claims import parse_claim_assignment
+from ..errors import KeyLoadError
 from ..tokens import Signer, Token, qscloud_token_parts, qseow_token_parts
 from . import EXIT_OK, UsageError
-from ._io import ENV_PRIVATE_KEY, emit, private_key_input, read_passphrase, to_json
+from ._io import (
+    ENV_PASSPHRASE,
+    ENV_PRIVATE_KEY,
+    emit,
+    private_key_input,
+    read_passphrase,
+    to_json,
+    warn_if_readable_by_others,
+)
 from ._run import Log
 
 Parts = Callable[[], tuple[dict[str, Any], dict[str, Any]]]
@@ -30,34 +39,38 @@ def _signer(args: argparse.Namespace, log: Log, validate: Validate) -> Signer:
     """The signer from a new key (--cert-create) or an existing one; all values validated first."""
     from ..keys import load_private_key
 
-    create = args.cert_create == "true"
-    if create:
-        from ..certs import create_key_files, validate_days
+    if args.cert_create == "true":
+        from ..certs import create_key_files, key_file_paths, validate_common_name, validate_days
 
         if args.cert_create_expires_days is None:
             raise UsageError("--cert-create needs --cert-create-expires-days (validity of the certificate in days)")
-        validate_days(args.cert_create_expires_days)
+        days = validate_days(args.cert_create_expires_days)
+        validate_common_name(args.cert_create_cn)
         if args.cert_privatekey is not None or args.cert_privatekey_file is not None:
             log.warn("--cert-create makes a new key; the given private key is not used")
         validate()  # every claim value is checked before a key is generated or a file written
-        from .._files import check_outputs
-        from ..certs import key_file_paths
+        from ._cert import check_new_files, created_summary, log_created
 
-        check_outputs(list(key_file_paths(args.cert_file_prefix)), force=args.force)
+        prefix = args.cert_file_prefix
+        check_new_files(prefix, args.force, hint=(
+            f"to sign with the existing key, use --cert-privatekey-file {key_file_paths(prefix)[0]}; --force "
+            "replaces the key pair, and then the certificate configured in Qlik must be replaced too"))
+        # the passphrase option names the key's passphrase: a new key is written encrypted with it
+        passphrase = read_passphrase(args.cert_privatekey_passphrase_file, log, use_env=False)
         log.info(f"creating a {args.cert_create_key_size}-bit RSA key pair and certificate ...")
-        files = create_key_files(
-            args.cert_file_prefix,
-            days=int(args.cert_create_expires_days),
-            key_size=args.cert_create_key_size,
-            common_name=args.cert_create_cn,
-            force=args.force,
-        )
-        from ._cert import created_summary, log_created
-
+        files = create_key_files(prefix, days=days, key_size=args.cert_create_key_size,
+                                 common_name=args.cert_create_cn, passphrase=passphrase, force=args.force)
         log_created(created_summary(files, args.cert_create_cn), log)
         return Signer(files.private_key)
-    if args.cert_create_expires_days is not None:
-        log.warn("--cert-create-expires-days has no effect without --cert-create")
+    ignored = [flag for flag, given in (
+        ("--cert-create-expires-days", args.cert_create_expires_days is not None),
+        ("--cert-file-prefix", bool(args.cert_file_prefix)),
+        ("--cert-create-key-size", args.cert_create_key_size != 4096),
+        ("--cert-create-cn", args.cert_create_cn != "qs-jwt"),
+        ("--force", args.force),
+    ) if given]
+    if ignored:
+        log.warn(f"{', '.join(ignored)} only apply with --cert-create; ignored")
     validate()
     source = private_key_input(args, log)
     if source is None:
@@ -66,7 +79,15 @@ def _signer(args: argparse.Namespace, log: Log, validate: Validate) -> Signer:
         )
     data, name = source
     passphrase = read_passphrase(args.cert_privatekey_passphrase_file, log)
-    key = load_private_key(data, passphrase=passphrase, source=name)
+    try:
+        key = load_private_key(data, passphrase=passphrase, source=name)
+    except KeyLoadError as exc:
+        if exc.passphrase_required:
+            raise KeyLoadError(f"{exc.reason}: give it with --cert-privatekey-passphrase-file FILE or "
+                               f"${ENV_PASSPHRASE}", source=exc.source) from None
+        raise
+    if args.cert_privatekey is None and args.cert_privatekey_file not in (None, "-"):
+        warn_if_readable_by_others(args.cert_privatekey_file, log)
     log.verbose(f"signing with the {key.key_size}-bit RSA key from {name}")
     return Signer(key)
 
@@ -76,17 +97,23 @@ def _finish(args: argparse.Namespace, log: Log, signer: Signer, parts: Parts) ->
     token = Token(signer.sign(header, payload), header, payload)
     log.debug(f"header: {to_json(header, indent=None)}")
     log.debug(f"payload claims: {', '.join(payload)}")
-    if args.output == "json" and not args.minimal_output:
+    if args.output == "json":
         emit(to_json(token.to_dict()))
     else:
-        if args.output == "json":
-            log.warn("--minimal-output overrides --output json")
         emit(token.token)
     return EXIT_OK
 
 
+def _check_output_options(args: argparse.Namespace) -> None:
+    if args.minimal_output and args.output == "json":
+        raise UsageError("--minimal-output prints the bare token; it cannot be combined with --output json")
+
+
 def create_qscloud(args: argparse.Namespace, log: Log) -> int:
+    _check_output_options(args)
     extra = _extra_claims(args)
+    if "group" in extra:
+        log.warn("Qlik Cloud does not read a 'group' claim; use --groups, which sends the 'groups' array")
 
     def parts() -> tuple[dict[str, Any], dict[str, Any]]:
         return qscloud_token_parts(
@@ -114,7 +141,11 @@ def create_qscloud(args: argparse.Namespace, log: Log) -> int:
 
 
 def create_qseow(args: argparse.Namespace, log: Log) -> int:
+    _check_output_options(args)
     extra = _extra_claims(args)
+    if args.groups and args.groups_claim is None:
+        log.info("groups go into the claim 'groups'; the Node qs-jwt used 'group': add --groups-claim group "
+                 "if the virtual proxy maps 'group'")
 
     def parts() -> tuple[dict[str, Any], dict[str, Any]]:
         return qseow_token_parts(
@@ -127,7 +158,7 @@ def create_qseow(args: argparse.Namespace, log: Log) -> int:
             groups=args.groups,
             userid_claim=args.userid_claim,
             userdir_claim=args.userdir_claim,
-            groups_claim=args.groups_claim,
+            groups_claim=args.groups_claim or "groups",
             extra_claims=extra,
             algorithm=args.algorithm,
         )

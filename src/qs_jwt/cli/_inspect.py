@@ -50,6 +50,8 @@ def decode(args: argparse.Namespace, log: Log) -> int:
     from ..tokens import inspect_token
 
     _check_stdin_use(args)
+    if args.minimal_output and args.output == "text":
+        raise UsageError("--minimal-output prints JSON; it cannot be combined with --output text")
     algorithms = _algorithms(args.algorithms)
     token = read_token(args)
     key = verification_key(args, log)

@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from .._jws import MAX_TOKEN_LENGTH, clean_token_text
-from ..errors import KeyLoadError, TokenFormatError
+from ..errors import KeyLoadError, QsJwtError, TokenFormatError
 from . import UsageError
 from ._run import Log, safe_text
 
@@ -20,8 +20,13 @@ MAX_PASSPHRASE_BYTES = 64 * 1024
 
 def emit(text: str) -> None:
     """Write the result to stdout (the only thing that ever goes there)."""
-    sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise QsJwtError(f"cannot write the output: {exc.strerror or exc}") from None
 
 
 def to_json(value: Any, *, indent: int | None = 2) -> str:
@@ -29,8 +34,9 @@ def to_json(value: Any, *, indent: int | None = 2) -> str:
     return safe_text(json.dumps(value, indent=indent, ensure_ascii=False, default=str))
 
 
-def read_passphrase(path: str | None, log: Log) -> str | None:
-    """The passphrase from ``path`` (one trailing newline dropped) or $QS_JWT_PRIVATE_KEY_PASSPHRASE."""
+def read_passphrase(path: str | None, log: Log, *, use_env: bool = True) -> str | None:
+    """The passphrase from ``path`` (one trailing newline dropped) or, with ``use_env``,
+    $QS_JWT_PRIVATE_KEY_PASSPHRASE."""
     if path is not None:
         try:
             with open(path, "rb") as fh:
@@ -55,7 +61,7 @@ def read_passphrase(path: str | None, log: Log) -> str | None:
             raise KeyLoadError("passphrase file is empty", source=path)
         log.verbose(f"passphrase read from {path}")
         return text
-    value = os.environ.get(ENV_PASSPHRASE)
+    value = os.environ.get(ENV_PASSPHRASE) if use_env else None
     if value:
         log.verbose(f"passphrase taken from ${ENV_PASSPHRASE}")
         return value
@@ -67,6 +73,9 @@ def private_key_input(args: argparse.Namespace, log: Log) -> tuple[bytes, str] |
     from ..keys import read_key_source
 
     if args.cert_privatekey is not None:
+        if "-----BEGIN" not in args.cert_privatekey and os.path.isfile(args.cert_privatekey):
+            raise UsageError(f"--cert-privatekey takes the PEM text itself; for a file use --cert-privatekey-file "
+                             f"{args.cert_privatekey}")
         if args.cert_privatekey_file is not None:
             log.warn("both --cert-privatekey and --cert-privatekey-file given; using --cert-privatekey")
         log.warn("--cert-privatekey puts the key in the process list and shell history; prefer "
@@ -74,13 +83,23 @@ def private_key_input(args: argparse.Namespace, log: Log) -> tuple[bytes, str] |
         text = args.cert_privatekey.replace("\\n", "\n")
         return text.encode("utf-8", "surrogateescape"), "--cert-privatekey"
     if args.cert_privatekey_file is not None:
-        return read_key_source(args.cert_privatekey_file, what="private key"), (
-            "<stdin>" if args.cert_privatekey_file == "-" else args.cert_privatekey_file)
+        path = args.cert_privatekey_file
+        return read_key_source(path, what="private key"), "<stdin>" if path == "-" else path
     env_key = os.environ.get(ENV_PRIVATE_KEY)
     if env_key:
         log.verbose(f"private key taken from ${ENV_PRIVATE_KEY}")
         return env_key.replace("\\n", "\n").encode("utf-8", "surrogateescape"), f"${ENV_PRIVATE_KEY}"
     return None
+
+
+def warn_if_readable_by_others(path: str, log: Log) -> None:
+    """Warn, as ssh does, about a private key file that group or others can read."""
+    try:
+        mode = os.stat(path).st_mode & 0o777
+    except OSError:
+        return
+    if mode & 0o077:
+        log.warn(f"{path} is readable by group or others (mode {mode:04o}); run chmod 600 {path}")
 
 
 def read_token(args: argparse.Namespace) -> str:
@@ -109,11 +128,16 @@ def read_token(args: argparse.Namespace) -> str:
         except (OSError, ValueError, AttributeError) as exc:
             raise TokenFormatError(f"cannot read the token from standard input ({exc})") from None
         source = "standard input"
+    if len(raw) > MAX_TOKEN_LENGTH + 1024:
+        raise TokenFormatError(f"{source} holds more than {MAX_TOKEN_LENGTH} characters; not a single token")
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a byte-order mark, as some Windows editors write, is dropped
     except UnicodeDecodeError:
         raise TokenFormatError(f"the token in {source} is not UTF-8 text") from None
-    return clean_token_text(text)
+    text = clean_token_text(text)
+    if any(ch.isspace() for ch in text):
+        raise TokenFormatError(f"{source} holds more than one line or word; give one token")
+    return text
 
 
 def _stdin_is_terminal() -> bool:
@@ -136,6 +160,9 @@ def verification_key(args: argparse.Namespace, log: Log) -> tuple[Any, str] | No
     if args.cert_publickey is not None:
         if args.cert_publickey_file:
             log.warn("both --cert-publickey and --cert-publickey-file given; using --cert-publickey")
+        if "PRIVATE KEY" in args.cert_publickey:
+            log.warn("--cert-publickey was given a private key: it is visible in the process list; give the "
+                     "certificate or public key instead")
         text = args.cert_publickey.replace("\\n", "\n")
         return load_public_key(text.encode("utf-8", "surrogateescape"), source="--cert-publickey"), \
             "--cert-publickey"
