@@ -28,7 +28,7 @@ from ._jws import (
 from .claims import qscloud_claims, qseow_claims
 from .durations import MAX_DURATION_SECONDS, parse_duration
 from .errors import InvalidValueError, KeyLoadError, VerificationError, is_finite_number, warn
-from .keys import JsonWebKey, _check_rsa_numbers, load_jwks, load_private_key, load_public_key, read_key_source
+from .keys import JsonWebKey, _check_rsa_numbers, load_private_key, load_public_key, read_key_source
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
@@ -43,7 +43,6 @@ __all__ = [
     "create_qseow_token",
     "decode_unverified",
     "inspect_token",
-    "load_verification_key",
     "qscloud_token_parts",
     "qseow_token_parts",
     "verify",
@@ -615,11 +614,3 @@ def verify(
     return inspect_token(
         token, key=key, algorithms=algorithms, audience=audience, issuer=issuer, leeway=leeway, now=now
     )
-
-
-def load_verification_key(data: bytes, *, source: str | None = None, jwks: bool = False) -> Any:
-    """A public key, certificate or JWK (``jwks=False``), or a JWK set (``jwks=True``), from file bytes."""
-    if jwks:
-        return load_jwks(data, source=source)
-    return load_public_key(data, source=source)
-
