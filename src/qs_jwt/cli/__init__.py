@@ -58,6 +58,13 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
     def __init__(self, prog: str) -> None:
         super().__init__(prog, max_help_position=40, width=min(110, _terminal_width()))
 
+    def add_argument(self, action: argparse.Action) -> None:
+        super().add_argument(action)
+        if action.choices and isinstance(action, argparse._SubParsersAction):
+            # argparse measures the command names without their extra indent, and wraps them; allow for it
+            names = [sub.dest for sub in action._get_subactions()]
+            self._action_max_length = max(self._action_max_length, self._current_indent + 4 + max(map(len, names)))
+
 
 def _terminal_width() -> int:
     try:
