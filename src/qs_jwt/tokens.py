@@ -31,7 +31,12 @@ from .errors import InvalidValueError, KeyLoadError, VerificationError, is_finit
 from .keys import JsonWebKey, _check_rsa_numbers, load_private_key, load_public_key, read_key_source
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
+
+    #: a private key: the object, PEM/DER bytes or text, or the path of a key file
+    PrivateKeyInput: TypeAlias = RSAPrivateKey | bytes | str | os.PathLike[str]
 
 __all__ = [
     "DecodedToken",
@@ -89,7 +94,7 @@ class Signer:
     :param passphrase: the passphrase when ``key`` is an encrypted key in bytes or text.
     """
 
-    def __init__(self, key: RSAPrivateKey | bytes | str, *, passphrase: bytes | str | None = None) -> None:
+    def __init__(self, key: PrivateKeyInput, *, passphrase: bytes | str | None = None) -> None:
         key = _read_path(key, "private key")  # type: ignore[assignment]
         if isinstance(key, bytes | str):
             key = load_private_key(key, passphrase=passphrase)
@@ -148,7 +153,7 @@ class Token:
         return self.token
 
 
-def _signer(key: Signer | RSAPrivateKey | bytes | str, passphrase: bytes | str | None) -> Signer:
+def _signer(key: Signer | PrivateKeyInput, passphrase: bytes | str | None) -> Signer:
     return key if isinstance(key, Signer) else Signer(key, passphrase=passphrase)
 
 
@@ -193,7 +198,7 @@ def qscloud_token_parts(
 
 
 def create_qscloud_token(
-    key: Signer | RSAPrivateKey | bytes | str,
+    key: Signer | PrivateKeyInput,
     *,
     issuer: str,
     keyid: str,
@@ -270,7 +275,7 @@ def qseow_token_parts(
 
 
 def create_qseow_token(
-    key: Signer | RSAPrivateKey | bytes | str,
+    key: Signer | PrivateKeyInput,
     *,
     user_id: str,
     user_directory: str,
@@ -315,7 +320,7 @@ class QsCloudTokenFactory:
 
     def __init__(
         self,
-        key: RSAPrivateKey | bytes | str,
+        key: PrivateKeyInput,
         *,
         issuer: str,
         keyid: str,

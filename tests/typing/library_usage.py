@@ -1,0 +1,41 @@
+"""Type-checked in CI with `mypy --strict`: the public API as a library user writes it.
+
+Not a test module (pytest does not collect it); it fails CI when a public name loses its type.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import qs_jwt
+from qs_jwt import CheckReport, QsCloudTokenFactory, Token, Verification, create_qseow_token
+
+KEY = Path("privatekey.pem")
+
+
+def mint(sub: str) -> str:
+    factory: QsCloudTokenFactory = qs_jwt.QsCloudTokenFactory(KEY.read_bytes(), issuer="my-app", keyid="k")
+    token: Token = factory.create(sub=sub, email=f"{sub}@example.com", email_verified=True, groups=["Sales"])
+    return token.token
+
+
+def qseow(user: str) -> str:
+    return create_qseow_token(KEY, user_id=user, user_directory="ACME", audience="qlik", expires="1h").token
+
+
+def inspect(token: str) -> bool:
+    result: Verification = qs_jwt.verify(token, Path("publickey.cer"), audience="qlik.api/login/jwt-session")
+    report: CheckReport = qs_jwt.check_qscloud(token, issuer="my-app", keyid="k")
+    decoded = qs_jwt.decode_unverified(token)
+    kid: str | None = decoded.key_id
+    return result.ok and report.ok and kid is not None
+
+
+def errors() -> str:
+    try:
+        qs_jwt.parse_duration("3600")
+    except qs_jwt.InvalidValueError as exc:
+        return str(exc.option)
+    except qs_jwt.QsJwtError:
+        raise
+    return ""
