@@ -602,3 +602,16 @@ def test_output_that_cannot_be_written(run_cli, monkeypatch):
     from qs_jwt.cli import main
 
     assert main([*QSCLOUD, "--sub", "s"]) == 1
+
+
+def test_signing_key_with_an_unusual_exponent_warns(run_cli, tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=3, key_size=2048)
+    path = tmp_path / "e3.pem"
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    path.chmod(0o600)
+    r = run_cli("create-qscloud", "--cert-privatekey-file", str(path), "--keyid", "k", "--issuer", "i", "--sub", "s")
+    assert r.exit_code == 0 and "exponent is 3, not 65537" in r.stderr

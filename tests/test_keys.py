@@ -550,3 +550,13 @@ def test_pem_helpers_round_trip(private_key: Any, reference_numbers: tuple[int, 
 def test_generate_rsa_key_refuses_odd_sizes(bits: int) -> None:
     with pytest.raises(InvalidValueError, match="2048"):
         qs_jwt.generate_rsa_key(bits)
+
+
+def test_loaders_accept_paths() -> None:
+    from pathlib import Path
+
+    keys = Path(__file__).parent / "keys"
+    assert qs_jwt.load_private_key(keys / "rsa2048_pkcs8.pem").key_size == 2048
+    assert qs_jwt.load_public_key(keys / "rsa2048_cert.pem").key_size == 2048
+    with pytest.raises(KeyLoadError, match=r"rsa2048_public\.pem: holds a public key"):
+        qs_jwt.load_private_key(keys / "rsa2048_public.pem")

@@ -76,7 +76,9 @@ def read_key_source(path: str, *, what: str = "key") -> bytes:
     return data
 
 
-def _as_bytes(data: bytes | str) -> bytes:
+def _as_bytes(data: bytes | str | os.PathLike[str]) -> bytes:
+    if isinstance(data, os.PathLike):
+        data = read_key_source(os.fspath(data))
     raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else bytes(data)
     if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark, as some Windows editors write
         raw = raw[3:]
@@ -103,7 +105,7 @@ def _check_rsa_numbers(bits: int, e: int, n: int, source: str | None) -> None:
 
 
 def load_private_key(
-    data: bytes | str,
+    data: bytes | str | os.PathLike[str],
     *,
     passphrase: bytes | str | None = None,
     source: str | None = None,
@@ -127,6 +129,8 @@ def load_private_key(
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
+    if source is None and isinstance(data, os.PathLike):
+        source = os.fspath(data)
     raw = _as_bytes(data)
     if not raw.strip():
         raise KeyLoadError("is empty", source=source)
@@ -175,7 +179,7 @@ def load_private_key(
 
 
 def validate_private_key(
-    data: bytes | str, *, passphrase: bytes | str | None = None, source: str | None = None
+    data: bytes | str | os.PathLike[str], *, passphrase: bytes | str | None = None, source: str | None = None
 ) -> RSAPrivateKey:
     """Load a private key with cryptography's full RSA consistency check (see :func:`load_private_key`)."""
     return load_private_key(data, passphrase=passphrase, source=source, validate=True)
@@ -191,7 +195,7 @@ class JsonWebKey:
     use: str | None = None
 
 
-def load_public_key(data: bytes | str, *, source: str | None = None) -> RSAPublicKey:
+def load_public_key(data: bytes | str | os.PathLike[str], *, source: str | None = None) -> RSAPublicKey:
     """Load an RSA public key for verification from whatever an admin has at hand.
 
     Accepts a PEM or DER public key (SPKI or PKCS#1), a PEM or DER X.509 certificate, a private key
@@ -203,6 +207,8 @@ def load_public_key(data: bytes | str, *, source: str | None = None) -> RSAPubli
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
+    if source is None and isinstance(data, os.PathLike):
+        source = os.fspath(data)
     raw = _as_bytes(data)
     if not raw.strip():
         raise KeyLoadError("is empty", source=source)
@@ -265,7 +271,7 @@ def _load_der_public(raw: bytes) -> Any:
 _PRIVATE_JWK_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "k")
 
 
-def load_jwks(data: bytes | str, *, source: str | None = None) -> list[JsonWebKey]:
+def load_jwks(data: bytes | str | os.PathLike[str], *, source: str | None = None) -> list[JsonWebKey]:
     """Load the RSA signature keys of a JWKS (``{"keys": [...]}``) or of a single JWK.
 
     Refused: key sets with private or symmetric keys, duplicate ``kid`` values, keys whose ``use``
@@ -278,6 +284,8 @@ def load_jwks(data: bytes | str, *, source: str | None = None) -> list[JsonWebKe
 
     from ._jws import parse_json_object
 
+    if source is None and isinstance(data, os.PathLike):
+        source = os.fspath(data)
     raw = _as_bytes(data)
     try:
         doc = parse_json_object(raw.strip(), what="JWKS")

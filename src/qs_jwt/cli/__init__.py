@@ -105,7 +105,7 @@ def _add_key_source(parser: argparse.ArgumentParser) -> None:
                             "--cert-privatekey-file or $QS_JWT_PRIVATE_KEY)")
     group.add_argument("--cert-privatekey-passphrase-file", metavar="FILE",
                        help="file holding the passphrase of an encrypted key (else "
-                            "$QS_JWT_PRIVATE_KEY_PASSPHRASE)")
+                            "$QS_JWT_PRIVATE_KEY_PASSPHRASE); with --cert-create, the new key is encrypted with it")
     group.add_argument("--cert-create", nargs="?", const="true", default="false", choices=["true", "false"],
                        metavar="true|false",
                        help="create a new key pair and self-signed certificate and sign with it (bare flag = true)")
@@ -255,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--algorithms", default="RS256,RS384,RS512", metavar="LIST",
                    help="accepted algorithms, comma-separated (default: RS256,RS384,RS512)")
     g.add_argument("--leeway", type=_positive_float, default=0.0, metavar="SECONDS",
-                   help="clock skew tolerated for exp, nbf and iat (default 0)")
+                   help="clock skew tolerated for exp, nbf and iat (default 0, at most 86400)")
     g = de.add_argument_group("output")
     g.add_argument("--output", choices=["text", "json"], default=None,
                    help="text (default) or json: {header, payload, verification}")
@@ -282,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--userdir-claim", metavar="NAME",
                    help="qseow: JWT attribute for user directory (default userDirectory)")
     g.add_argument("--leeway", type=_positive_float, default=0.0, metavar="SECONDS",
-                   help="clock skew tolerated for exp, nbf and iat (default 0)")
+                   help="clock skew tolerated for exp, nbf and iat (default 0, at most 86400)")
     g = ch.add_argument_group("output")
     g.add_argument("--output", choices=["text", "json"], default="text",
                    help="text (default) or json: {target, ok, findings: [{rule, severity, message, fix}]}")

@@ -70,7 +70,8 @@ def _signer(args: argparse.Namespace, log: Log, validate: Validate) -> Signer:
         ("--force", args.force),
     ) if given]
     if ignored:
-        log.warn(f"{', '.join(ignored)} only apply with --cert-create; ignored")
+        log.warn(f"{', '.join(ignored)} only {'applies' if len(ignored) == 1 else 'apply'} with --cert-create; "
+                 "ignored")
     validate()
     source = private_key_input(args, log)
     if source is None:
@@ -88,6 +89,9 @@ def _signer(args: argparse.Namespace, log: Log, validate: Validate) -> Signer:
         raise
     if args.cert_privatekey is None and args.cert_privatekey_file not in (None, "-"):
         warn_if_readable_by_others(args.cert_privatekey_file, log)
+    if key.public_key().public_numbers().e != 65537:
+        log.warn(f"{name}: the RSA public exponent is {key.public_key().public_numbers().e}, not 65537; "
+                 "create a new key (qs-jwt cert create)")
     log.verbose(f"signing with the {key.key_size}-bit RSA key from {name}")
     return Signer(key)
 
