@@ -78,6 +78,18 @@ def _child_env() -> dict[str, str]:
     return env
 
 
+def precompile(env: dict[str, str]) -> None:
+    """Byte-compile the qs_jwt package, as `pip install` does. From an editable install or src/, and with
+    PYTHONDONTWRITEBYTECODE set (as on some machines), every run would otherwise compile the sources again
+    and the benchmark would measure the compiler, not the tool."""
+    import compileall
+
+    where = subprocess.run([sys.executable, "-c", "import os, qs_jwt; print(os.path.dirname(qs_jwt.__file__))"],
+                           capture_output=True, text=True, env=env, check=True).stdout.strip()
+    compileall.compile_dir(where, quiet=1)
+    print(f"byte-compiled {where} (as pip install does)")
+
+
 def run_once(command: Command, env: dict[str, str], workdir: str) -> None:
     """Run ``command`` once and record wall time, CPU time and ``ru_maxrss``."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -254,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     print(f"qs-jwt CLI benchmark: {_versions()}")
     env = _child_env()
+    precompile(env)
     workdir = tempfile.mkdtemp(prefix="qs-jwt-bench-")
     try:
         commands = build_commands(make_token(workdir, env))
