@@ -240,3 +240,49 @@ def test_prefix_naming_a_directory(run_cli, tmp_path):
 def test_no_temp_files_left_after_success(run_cli, tmp_path):
     assert _cert_create(run_cli, str(tmp_path) + "/").exit_code == 0
     assert sorted(p.name for p in Path(tmp_path).iterdir()) == ["privatekey.pem", "publickey.cer", "publickey.pem"]
+
+
+# --- from the security audit --------------------------------------------------------------------------
+
+
+def test_a_mistyped_key_option_does_not_echo_the_key(run_cli):
+    pem = key_bytes("rsa2048_pkcs8.pem").decode()
+    r = run_cli("create-qscloud", "--issuer", "i", "--keyid", "k", "--sub", "s", "--cert-private-key", pem)
+    assert r.exit_code == 2 and "--cert-private-key" in r.stderr
+    assert "PRIVATE KEY" not in r.stderr and r.stderr.count("\n") == 1
+    token = qs_jwt.create_qscloud_token(key_bytes("rsa2048_pkcs8.pem"), issuer="i", keyid="k", sub="s").token
+    for argv in (["decode", "--jtw", token], ["decode", token]):
+        r = run_cli(*argv)
+        assert r.exit_code == 2 and token.split(".")[1] not in r.stderr
+
+
+def test_escape_sequences_in_arguments_never_reach_the_terminal(run_cli):
+    r = run_cli("decode", "\x1b]0;PWNED\x07\x1b[31mRED")
+    assert r.exit_code == 2 and "\x1b" not in r.stderr and "\x07" not in r.stderr
+
+
+def test_json_output_stays_valid_for_any_character(run_cli):
+    name = "a\U000e0041b\U0001d173c\u2028d\x1b"
+    r = run_cli("create-qscloud", "--cert-privatekey-file", key_path("rsa2048_pkcs8.pem"), "--keyid", "k",
+                "--issuer", "i", "--sub", "s", "--username", name, "--output", "json")
+    assert r.exit_code == 0
+    assert json.loads(r.stdout)["payload"]["name"] == name
+    assert "\u2028" not in r.stdout and "\x1b" not in r.stdout
+    decoded = run_cli("decode", "--jwt", json.loads(r.stdout)["token"], "--output", "json")
+    assert json.loads(decoded.stdout)["payload"]["name"] == name
+
+
+def test_line_breaks_in_single_values_are_escaped(run_cli, tmp_path):
+    r = run_cli("decode", "--jwt-file", str(tmp_path / "nofile\nqs-jwt: signature:  valid"))
+    assert r.exit_code == 1 and r.stderr.count("\n") == 1 and "\\u000a" in r.stderr
+
+
+def test_a_non_utf8_passphrase_is_a_clean_error(run_cli):
+    r = run_cli("create-qscloud", "--cert-privatekey-file", key_path("rsa2048_encrypted.pem"), "--issuer", "i",
+                "--keyid", "k", "--sub", "s", env={"QS_JWT_PRIVATE_KEY_PASSPHRASE": "\udcff\udcfe"})
+    assert r.exit_code == 1 and "wrong passphrase" in r.stderr and "internal error" not in r.stderr
+
+
+def test_days_with_two_dashes_is_a_usage_error(run_cli, tmp_path):
+    r = run_cli("cert", "create", "--prefix", str(tmp_path) + "/", "--days=--5")
+    assert r.exit_code == 2 and list(tmp_path.iterdir()) == []

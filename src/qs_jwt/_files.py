@@ -6,7 +6,7 @@ import contextlib
 import errno
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from .errors import FileWriteError, OutputExistsError
 
@@ -60,6 +60,11 @@ def write_files(files: Sequence[tuple[str, bytes, int]], *, force: bool = False)
     :raises OutputExistsError: a file exists and ``force`` is false.
     :raises FileWriteError: a file could not be written.
     """
+    with _signals_deferred():  # Ctrl-C or SIGTERM takes effect after the files are all in place, or none
+        _write_files(files, force=force)
+
+
+def _write_files(files: Sequence[tuple[str, bytes, int]], *, force: bool) -> None:
     staged: list[tuple[str, str]] = []  # (temporary, path)
     done: list[tuple[str, str | None]] = []  # (path, backup of the file it replaced)
     try:
@@ -95,6 +100,22 @@ def write_files(files: Sequence[tuple[str, bytes, int]], *, force: bool = False)
                     os.unlink(backup)
     for folder in {os.path.dirname(os.path.abspath(path)) for path, _, _ in files}:
         _fsync_folder(folder)
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back while files are moved into place (main thread, POSIX only)."""
+    import signal
+    import threading
+
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _stage(path: str, data: bytes, mode: int) -> str:

@@ -65,6 +65,13 @@ def _reject_constant(name: str) -> Any:
     raise TokenFormatError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value - value != 0.0:  # inf or nan
+        raise TokenFormatError(f"number {escape_text(text)} is out of range")
+    return value
+
+
 def parse_json_object(data: bytes, *, what: str) -> dict[str, Any]:
     """Parse UTF-8 JSON that must be an object, refusing duplicate names, NaN/Infinity and deep nesting.
 
@@ -75,7 +82,8 @@ def parse_json_object(data: bytes, *, what: str) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise TokenFormatError(f"{what} is not valid UTF-8") from None
     try:
-        obj = json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
+        obj = json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant,
+                         parse_float=_finite_float)
     except TokenFormatError as exc:
         raise TokenFormatError(f"{what}: {exc}") from None
     except RecursionError:

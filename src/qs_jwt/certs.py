@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from .keys import (
     GENERATED_KEY_SIZES,
     generate_rsa_key,
     jwk_thumbprint,
+    passphrase_bytes,
     private_key_pem,
     public_key_pem,
 )
@@ -61,7 +63,7 @@ def validate_days(days: object, *, option: str = "--cert-create-expires-days") -
         raise InvalidValueError(f"{option}: expected a whole number of days", option=option)
     if isinstance(days, int):
         value = days
-    elif isinstance(days, str) and days.strip().lstrip("-").isdigit() and days.strip().isascii():
+    elif isinstance(days, str) and re.fullmatch(r"-?[0-9]{1,12}", days.strip()):
         value = int(days.strip())
     else:
         raise InvalidValueError(f"{option} {days!r}: expected a whole number of days, e.g. 365", option=option)
@@ -74,7 +76,7 @@ def validate_days(days: object, *, option: str = "--cert-create-expires-days") -
 
 def validate_common_name(cn: str, *, option: str = "--cert-create-cn") -> str:
     """Check that ``cn`` can be a certificate common name (1-64 characters, no control characters)."""
-    if not cn or not cn.strip():
+    if not isinstance(cn, str) or not cn or not cn.strip():
         raise InvalidValueError(f"{option}: the common name must not be empty", option=option)
     if len(cn) > 64:
         raise InvalidValueError(f"{option}: the common name must be at most 64 characters", option=option)
@@ -175,6 +177,9 @@ def create_key_files(
     :raises OutputExistsError: an output exists and ``force`` is false; nothing is written.
     :raises FileWriteError: an output cannot be written; then no file is changed (see write_files).
     """
+    if not isinstance(prefix, str) or "\x00" in prefix:
+        raise InvalidValueError("--cert-file-prefix: expected a file-name prefix without NUL characters",
+                                option="--cert-file-prefix")
     days = validate_days(days)
     common_name = validate_common_name(common_name)
     if key_size not in GENERATED_KEY_SIZES:
@@ -298,7 +303,7 @@ def describe_key_material(
             if encrypted and not passphrase:
                 raise KeyLoadError("is an encrypted private key; a passphrase is required", source=source,
                                    passphrase_required=True)
-            secret = passphrase.encode("utf-8") if isinstance(passphrase, str) else passphrase
+            secret = passphrase_bytes(passphrase)
             private = serialization.load_pem_private_key(
                 raw, password=secret if encrypted else None, unsafe_skip_rsa_key_validation=True
             )
@@ -315,7 +320,7 @@ def describe_key_material(
                 try:
                     public, kind = serialization.load_der_public_key(raw), "public key"
                 except ValueError:
-                    secret = passphrase.encode("utf-8") if isinstance(passphrase, str) else passphrase
+                    secret = passphrase_bytes(passphrase)
                     try:
                         private = serialization.load_der_private_key(
                             raw, password=None, unsafe_skip_rsa_key_validation=True

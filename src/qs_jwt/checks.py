@@ -22,7 +22,7 @@ from . import _clock
 from ._jws import escape_text
 from .claims import QSCLOUD_AUDIENCE, QSCLOUD_MAX_LIFETIME
 from .durations import format_duration
-from .errors import KeyLoadError, is_finite_number
+from .errors import InvalidValueError, KeyLoadError, is_finite_number
 from .tokens import MAX_NUMERIC_DATE, DecodedToken, Verification, inspect_token
 
 __all__ = ["CheckReport", "Finding", "check_key_material", "check_qscloud", "check_qseow"]
@@ -282,6 +282,11 @@ def check_qseow(
     :param key: the virtual proxy's certificate (or a public key, or a JWK set).
     :raises TokenFormatError: the token is not a well-formed signed JWT at all.
     """
+    for name, option in ((userid_claim, "--userid-claim"), (userdir_claim, "--userdir-claim")):
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidValueError(f"{option}: expected a claim name", option=option)
+    if audience is not None and not isinstance(audience, str):
+        raise InvalidValueError("--audience: expected a string", option="--audience")
     current = _clock.resolve(now)
     verification = inspect_token(token, key=key, leeway=leeway, now=current)
     decoded = verification.decoded

@@ -76,10 +76,28 @@ def read_key_source(path: str, *, what: str = "key") -> bytes:
     return data
 
 
+def passphrase_bytes(passphrase: bytes | str | None) -> bytes | None:
+    """A passphrase as bytes: text as UTF-8, and bytes that came through undecodable (as from a non-UTF-8
+    environment variable) back as they were."""
+    if passphrase is None or isinstance(passphrase, bytes):
+        return passphrase
+    if not isinstance(passphrase, str):
+        raise InvalidValueError("passphrase: expected text or bytes", option="passphrase")
+    try:
+        return passphrase.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raise InvalidValueError("passphrase: not valid text (an unpaired surrogate)", option="passphrase") from None
+
+
 def _as_bytes(data: bytes | str | os.PathLike[str]) -> bytes:
     if isinstance(data, os.PathLike):
         data = read_key_source(os.fspath(data))
-    raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else bytes(data)
+    if not isinstance(data, bytes | bytearray | memoryview | str):
+        raise KeyLoadError(f"expected key bytes, text or a path, not {type(data).__name__}")
+    try:
+        raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else bytes(data)
+    except UnicodeEncodeError:
+        raise KeyLoadError("is not valid text (an unpaired surrogate)") from None
     if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark, as some Windows editors write
         raw = raw[3:]
     return raw
@@ -154,7 +172,7 @@ def load_private_key(
         raise KeyLoadError("is encrypted; a passphrase is required", source=source, passphrase_required=True)
     if passphrase is not None and not encrypted and label is not None:
         raise KeyLoadError("is not encrypted, but a passphrase was given", source=source)
-    password = passphrase.encode("utf-8") if isinstance(passphrase, str) else passphrase
+    password = passphrase_bytes(passphrase)
     loader = serialization.load_pem_private_key if label is not None else serialization.load_der_private_key
     try:
         key = loader(raw, password=password or None, unsafe_skip_rsa_key_validation=not validate)
@@ -360,7 +378,8 @@ def private_key_pem(key: RSAPrivateKey, *, passphrase: bytes | str | None = None
 
     encryption: serialization.KeySerializationEncryption
     if passphrase:
-        secret = passphrase.encode("utf-8") if isinstance(passphrase, str) else passphrase
+        secret = passphrase_bytes(passphrase)
+        assert secret is not None
         encryption = serialization.BestAvailableEncryption(secret)
     else:
         encryption = serialization.NoEncryption()

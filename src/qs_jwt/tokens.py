@@ -470,6 +470,7 @@ def _select_key(
     if isinstance(key, bytes | str):
         key = load_public_key(key)
     if isinstance(key, rsa.RSAPublicKey):
+        _check_public_key(key)
         return key
     if isinstance(key, JsonWebKey):
         key = [key]
@@ -501,7 +502,14 @@ def _select_key(
     if chosen.alg is not None and chosen.alg != decoded.algorithm:
         errors.append(f"the key is for {escape_text(chosen.alg)}, the token uses {escape_text(decoded.algorithm)}")
         return None
+    _check_public_key(chosen.key)
     return chosen.key
+
+
+def _check_public_key(key: RSAPublicKey) -> None:
+    """Refuse a weak key object (under 2048 bits, a bad exponent, ROCA), as the loaders refuse weak files."""
+    numbers = key.public_numbers()
+    _check_rsa_numbers(key.key_size, numbers.e, numbers.n, None)
 
 
 def _check_signature(decoded: DecodedToken, public_key: RSAPublicKey, algorithms: Sequence[str]) -> str | None:
@@ -542,8 +550,12 @@ def inspect_token(
     :param leeway: seconds of clock skew tolerated for ``exp``, ``nbf`` and ``iat``.
     :raises TokenFormatError: the token is malformed. :raises KeyLoadError: the key is unusable.
     """
-    algorithms = [algorithms] if isinstance(algorithms, str) else list(algorithms)
-    if not algorithms:
+    try:
+        algorithms = [algorithms] if isinstance(algorithms, str) else list(algorithms)
+    except TypeError:
+        raise InvalidValueError("algorithms: expected a name such as 'RS256' or a list of them",
+                                option="algorithms") from None
+    if not algorithms or not all(isinstance(alg, str) for alg in algorithms):
         raise InvalidValueError(f"algorithms: give at least one of {', '.join(RSA_ALGORITHMS)}",
                                 option="algorithms")
     for alg in algorithms:
@@ -580,7 +592,12 @@ def inspect_token(
         result.not_yet_valid = True
         errors.append("token was issued in the future (iat); check the clocks")
     if audience is not None:
-        accepted = {audience} if isinstance(audience, str) else set(audience)
+        try:
+            accepted = {audience} if isinstance(audience, str) else set(audience)
+        except TypeError:
+            accepted = set()
+        if not accepted or not all(isinstance(a, str) for a in accepted):
+            raise InvalidValueError("audience: expected a string or a list of strings", option="audience")
         aud = payload.get("aud")
         if isinstance(aud, list):
             present = {a for a in aud if isinstance(a, str)}

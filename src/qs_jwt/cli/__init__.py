@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 from .._version import __version__
@@ -355,7 +356,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if extras:
             command = " ".join(c for c in (getattr(args, "command", None), getattr(args, "cert_command", None)) if c)
             where = f"{PROG} {command}" if command else PROG
-            raise UsageError(f"unrecognized arguments: {' '.join(extras)} (see '{where} --help')")
+            # name the unknown options, never their values: a mistyped --cert-privatekey carries a key
+            names = [e.split("=", 1)[0] for e in extras if _OPTION_NAME.fullmatch(e.split("=", 1)[0])]
+            values = len(extras) - len(names)
+            what = ", ".join(names) + (" and " if names and values else "") + (
+                f"{values} value(s) without an option" if values else "")
+            raise UsageError(f"unrecognized arguments: {what} (see '{where} --help')")
     except UsageError as exc:
         _print_error(f"{PROG}: error: {exc}")
         return EXIT_USAGE
@@ -372,6 +378,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     return run(args)
 
+
+_OPTION_NAME = re.compile(r"--?[A-Za-z][A-Za-z0-9-]*")
 
 #: options whose value may start with '-' ("--expires -5m" is refused by the library with a clear message,
 #: rather than by argparse as a missing value)
@@ -393,8 +401,10 @@ def _join_negative_values(argv: list[str]) -> list[str]:
 
 
 def _print_error(line: str) -> None:
+    from ._run import redact, safe_text
+
     try:
-        sys.stderr.write(line + "\n")
+        sys.stderr.write(safe_text(redact(line)) + "\n")
         sys.stderr.flush()
     except (OSError, ValueError):
         pass

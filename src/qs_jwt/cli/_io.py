@@ -31,7 +31,8 @@ def emit(text: str) -> None:
 
 def to_json(value: Any, *, indent: int | None = 2) -> str:
     """JSON for output: UTF-8 text kept readable, terminal-unsafe characters escaped (still valid JSON)."""
-    return safe_text(json.dumps(value, indent=indent, ensure_ascii=False, default=str))
+    return safe_text(json.dumps(value, indent=indent, ensure_ascii=False, allow_nan=False, default=str),
+                     multiline=True)
 
 
 def read_passphrase(path: str | None, log: Log, *, use_env: bool = True) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import unicodedata
 import warnings
@@ -13,20 +14,37 @@ from typing import Any
 from ..errors import InvalidValueError, QsJwtError, QsJwtWarning, VerificationError
 from . import EXIT_ERROR, EXIT_USAGE, EXIT_VERIFY, LOG_LEVELS, PROG, UsageError
 
+#: character categories that can drive a terminal or forge a line: controls, format (bidi overrides),
+#: surrogates, private use, unassigned, and the line and paragraph separators
+_UNSAFE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+_TOKENS = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
+_PEM = re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(-----END [A-Z0-9 ]+-----|$)", re.S)
+
 
 def _escape_char(ch: str) -> str:
+    """A JSON-compatible escape: \\uXXXX, or a surrogate pair above U+FFFF."""
     code = ord(ch)
-    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+    if code > 0xFFFF:
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
 
 
-def safe_text(text: str) -> str:
-    """Neutralise characters that could drive a terminal (controls, bidi overrides) by escaping them."""
-    if text.isprintable() or all(ch == "\n" or ch.isprintable() for ch in text):
+def safe_text(text: str, *, multiline: bool = False) -> str:
+    """Escape the characters that could drive a terminal or forge an output line.
+
+    Line breaks are kept only with ``multiline`` (for JSON and other blocks whose line structure is ours).
+    The escapes are valid inside JSON strings.
+    """
+    keep = "\n" if multiline else ""
+    if all(ch in keep or ch.isprintable() for ch in text):
         return text
-    return "".join(
-        ch if ch == "\n" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn") else _escape_char(ch)
-        for ch in text
-    )
+    return "".join(ch if ch in keep or unicodedata.category(ch) not in _UNSAFE else _escape_char(ch) for ch in text)
+
+
+def redact(text: str) -> str:
+    """Remove anything that looks like a token or a PEM block (for messages that quote the command line)."""
+    return _PEM.sub("<PEM redacted>", _TOKENS.sub("<token redacted>", text))
 
 
 class Log:
