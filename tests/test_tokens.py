@@ -704,3 +704,25 @@ def test_now_out_of_range_or_not_a_number(private_pem: bytes) -> None:
     for now in (1e20, -1, "1700000000", True):
         with pytest.raises(InvalidValueError, match="now"):
             qs_jwt.create_qscloud_token(private_pem, issuer="i", keyid="k", sub="s", now=now)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("call", [
+    lambda t: qs_jwt.inspect_token(t, audience=5),  # type: ignore[arg-type]
+    lambda t: qs_jwt.inspect_token(t, audience=[["x"]]),  # type: ignore[list-item]
+    lambda t: qs_jwt.inspect_token(t, algorithms=None),  # type: ignore[arg-type]
+    lambda t: qs_jwt.inspect_token(t, algorithms=5),  # type: ignore[arg-type]
+    lambda t: qs_jwt.inspect_token(t, key="\ud800"),
+    lambda t: qs_jwt.check_qseow(t, userid_claim=None),  # type: ignore[arg-type]
+    lambda t: qs_jwt.check_qseow(t, userdir_claim=5),  # type: ignore[arg-type]
+    lambda t: qs_jwt.load_private_key(None),  # type: ignore[arg-type]
+    lambda t: qs_jwt.load_public_key(None),  # type: ignore[arg-type]
+    lambda t: qs_jwt.load_jwks(None),  # type: ignore[arg-type]
+    lambda t: qs_jwt.load_private_key("\ud800"),
+    lambda t: qs_jwt.create_key_files(None, days=1),  # type: ignore[arg-type]
+    lambda t: qs_jwt.create_key_files("/tmp/\x00x", days=1),
+    lambda t: qs_jwt.create_key_files("/tmp/x-", days=1, common_name=5),  # type: ignore[arg-type]
+    lambda t: qs_jwt.load_private_key(key_bytes("rsa2048_encrypted.pem"), passphrase="\ud800"),
+])
+def test_wrong_argument_types_raise_the_library_errors(good_token: str, call: Any) -> None:
+    with pytest.raises(qs_jwt.QsJwtError):
+        call(good_token)
