@@ -75,9 +75,6 @@ class CheckReport:
         return {"target": self.target, "ok": self.ok, "findings": [f.to_dict() for f in self.findings]}
 
 
-_is_number = is_finite_number
-
-
 def _number(value: object) -> float | int | None:
     """``value`` when it is a finite JSON number (not a boolean) within NumericDate range, else None."""
     if isinstance(value, int | float) and is_finite_number(value) and abs(value) <= MAX_NUMERIC_DATE:
@@ -98,7 +95,7 @@ def _check_signature_and_key(report: CheckReport, verification: Verification, ke
 def _check_times(report: CheckReport, payload: dict[str, Any], now: float, leeway: float,
                  *, iat_severity: str = ERROR) -> None:
     for claim in ("iat", "nbf", "exp"):
-        if claim in payload and not _is_number(payload[claim]):
+        if claim in payload and not is_finite_number(payload[claim]):
             report.add(claim, ERROR, f"{claim}: {escape_text(payload[claim])} is not a number of seconds",
                        f"set {claim} to a NumericDate (whole seconds since 1970)")
         elif claim in payload and abs(payload[claim]) > MAX_NUMERIC_DATE:

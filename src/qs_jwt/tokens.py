@@ -444,8 +444,8 @@ class Verification:
         }
 
 
-#: Largest NumericDate accepted: 9999-12-31T23:59:59Z.
-MAX_NUMERIC_DATE = 253402300799
+#: Largest NumericDate accepted: 9999-12-31T23:59:59Z, the clock's own limit.
+MAX_NUMERIC_DATE = _clock.MAX_TIME
 
 
 def _numeric_date(payload: Mapping[str, Any], claim: str, errors: list[str]) -> float | int | None:
