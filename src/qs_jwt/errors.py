@@ -1,61 +1,114 @@
 """Exceptions raised by qs_jwt.
 
-Every error the library raises on purpose derives from :class:`QsJwtError`::
+Every error the library raises on purpose derives from :class:`QsJwtError`; a wrong argument *type*
+raises :class:`TypeError` (through :class:`ArgumentTypeError`, which is both)::
 
     QsJwtError
-    ├── InvalidValueError        a bad argument value (unit, range, claim); the CLI exits 2
-    ├── KeyLoadError             a key or certificate that cannot be read or is unfit for use
+    ├── InvalidValueError        a bad argument value (unit, range, claim); ``param`` names the argument
+    │   └── ArgumentTypeError    an argument of the wrong type (also a TypeError)
+    ├── KeyLoadError             a key or certificate that cannot be read or is unfit for use; ``code`` says why
     ├── OutputExistsError        an output file exists and overwriting was not allowed
     ├── FileWriteError           an output file could not be written
     ├── TokenFormatError         text that is not a well-formed compact JWS/JWT
     ├── VerificationError        a token or key that was read but failed verification or a check
     └── QlikApiError             a remote Qlik API answered with an error
 
-Messages never contain key material, passphrases or tokens.
+Messages name the Python parameter (``email_verified``), never a command-line flag, and never contain
+key material, passphrases or tokens. The command-line tool maps parameters to its flags and errors to
+its exit codes.
 """
 
 from __future__ import annotations
+
+__all__ = [
+    "ArgumentTypeError",
+    "FileWriteError",
+    "InvalidValueError",
+    "KeyLoadError",
+    "OutputExistsError",
+    "QlikApiError",
+    "QsJwtError",
+    "TokenFormatError",
+    "VerificationError",
+    "is_finite_number",
+]
 
 
 class QsJwtError(Exception):
     """Base class of every error qs_jwt raises on purpose."""
 
-    #: the exit code the command-line tool uses for this error
-    exit_code: int = 1
-
 
 class InvalidValueError(QsJwtError, ValueError):
     """An argument has a value the library does not accept (unit, range, claim name, ...).
 
-    ``option`` names the argument (``"expires"``, ``"--claim"``) when known.
+    ``param`` names the Python parameter (``"expires"``, ``"email_verified"``) when known, and
+    ``reason`` is the message without it: ``str(exc)`` is ``"param: reason"``.
     """
 
-    exit_code = 2
+    def __init__(self, reason: str, *, param: str | None = None, option: str | None = None) -> None:
+        # TRANSITION: ``option`` is the 0.1 keyword (a message that already names it); removed before release
+        if option is not None and param is None:
+            super().__init__(reason)
+            self.param: str | None = option.lstrip("-").replace("-", "_")
+            self.reason = reason
+            return
+        super().__init__(f"{param}: {reason}" if param else reason)
+        self.param = param
+        self.reason = reason
 
-    def __init__(self, message: str, *, option: str | None = None) -> None:
-        super().__init__(message)
-        self.option = option
+    @property
+    def option(self) -> str | None:
+        """TRANSITION alias of ``param``."""
+        return self.param
+
+
+class ArgumentTypeError(InvalidValueError, TypeError):
+    """An argument of the wrong type (``None`` as a key, a number as a path): a :class:`TypeError` too."""
+
+
+#: ``KeyLoadError.code`` values
+KEY_NOT_FOUND = "not-found"  # the file does not exist
+KEY_UNREADABLE = "unreadable"  # a directory, permissions, an I/O error, empty, too large
+KEY_FORMAT = "format"  # not a key or certificate in any format read here
+KEY_WRONG_KIND = "wrong-kind"  # a certificate or public key where a private key is needed, an OpenSSH key...
+KEY_WRONG_TYPE = "wrong-type"  # not RSA (EC, Ed25519, DSA), or an RSA key restricted to another use (RSA-PSS)
+KEY_WEAK = "weak"  # under 2048 bits, a bad public exponent, the ROCA weakness
+KEY_DAMAGED = "damaged"  # inconsistent numbers (even modulus, p = 0), a failed consistency check
+KEY_PASSPHRASE_REQUIRED = "passphrase-required"  # noqa: S105 - a code, not a secret
+KEY_WRONG_PASSPHRASE = "wrong-passphrase"  # noqa: S105 - a code, not a secret
+KEY_UNNEEDED_PASSPHRASE = "unneeded-passphrase"  # noqa: S105 - a code, not a secret
+KEY_MISMATCH = "mismatch"  # a bundle with two different private keys, or a certificate not of the key
+KEY_UNSUPPORTED = "unsupported"  # an encryption or algorithm the backend does not offer
 
 
 class KeyLoadError(QsJwtError):
     """A key or certificate could not be read, or is not fit for use (type, size, passphrase).
 
     ``source`` names where it came from (a file path, ``"<stdin>"``, an environment variable);
-    never the key's content. ``passphrase_required`` is true when the key is encrypted and no
-    passphrase was given.
+    never the key's content. ``reason`` is the message without the source. ``code`` is one of the
+    ``KEY_*`` constants of this module, for programs (and checks) that branch on the cause.
+    ``passphrase_required`` is true when the key is encrypted and no passphrase was given.
     """
 
-    def __init__(self, message: str, *, source: str | None = None, passphrase_required: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        code: str = KEY_FORMAT,
+        passphrase_required: bool = False,
+    ) -> None:
         super().__init__(f"{source}: {message}" if source else message)
         self.source = source
         self.reason = message
-        self.passphrase_required = passphrase_required
+        self.code = KEY_PASSPHRASE_REQUIRED if passphrase_required else code
+        self.passphrase_required = passphrase_required or code == KEY_PASSPHRASE_REQUIRED
 
 
 class OutputExistsError(QsJwtError):
     """An output file already exists and overwriting was not allowed (``force=False``)."""
 
-    def __init__(self, paths: list[str], *, hint: str = "use --force to replace them") -> None:
+    def __init__(self, paths: list[str], *, hint: str = "pass force=True to replace them") -> None:
         names = ", ".join(paths)
         super().__init__(f"refusing to overwrite existing file(s): {names} ({hint})")
         self.paths = paths
@@ -71,13 +124,18 @@ class FileWriteError(QsJwtError):
 
 
 class TokenFormatError(QsJwtError):
-    """The text is not a well-formed compact JWS/JWT (segments, base64url, JSON, size)."""
+    """The text is not a well-formed compact JWS/JWT (segments, base64url, JSON, size).
+
+    ``truncated`` is true when the token looks cut short (the usual copy-paste accident).
+    """
+
+    def __init__(self, message: str, *, truncated: bool = False) -> None:
+        super().__init__(message)
+        self.truncated = truncated
 
 
 class VerificationError(QsJwtError):
     """A token or key was read but failed verification or a check."""
-
-    exit_code = 3
 
 
 class QlikApiError(QsJwtError):
@@ -85,8 +143,6 @@ class QlikApiError(QsJwtError):
 
     ``status``, ``code``, ``detail`` and ``trace_id`` carry what the server said.
     """
-
-    exit_code = 4
 
     def __init__(
         self,
@@ -104,23 +160,6 @@ class QlikApiError(QsJwtError):
         self.trace_id = trace_id
 
 
-class QsJwtWarning(UserWarning):
-    """Something works but is probably not what Qlik or the user wants (long lifetime, odd algorithm)."""
-
-
-def warn(message: str) -> None:
-    """Issue a :class:`QsJwtWarning` attributed to the first caller outside this package."""
-    import sys
-    import warnings
-
-    level = 1
-    frame = sys._getframe(0)
-    while frame is not None and str(frame.f_globals.get("__name__", "")).startswith("qs_jwt"):
-        frame = frame.f_back  # type: ignore[assignment]
-        level += 1
-    warnings.warn(message, QsJwtWarning, stacklevel=level)
-
-
 def is_finite_number(value: object) -> bool:
     """True for a JSON number that is finite: an int (of any size) or a finite float, never a bool."""
     if isinstance(value, bool):
@@ -128,3 +167,14 @@ def is_finite_number(value: object) -> bool:
     if isinstance(value, int):
         return True
     return isinstance(value, float) and value - value == 0.0
+
+
+class QsJwtWarning(UserWarning):
+    """TRANSITION: 0.1's warning category; 0.2 returns warnings as data."""
+
+
+def warn(message: str) -> None:
+    """TRANSITION: issue a QsJwtWarning."""
+    import warnings
+
+    warnings.warn(message, QsJwtWarning, stacklevel=3)

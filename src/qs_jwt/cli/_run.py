@@ -11,7 +11,8 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import InvalidValueError, QsJwtError, QsJwtWarning, VerificationError
+from ..errors import InvalidValueError, QlikApiError, QsJwtError, VerificationError
+from . import EXIT_API
 from . import EXIT_ERROR, EXIT_USAGE, EXIT_VERIFY, LOG_LEVELS, PROG, UsageError
 
 #: character categories that can drive a terminal or forge a line: controls, format (bidi overrides),
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         log.warn(str(message))
 
     with warnings.catch_warnings():
-        warnings.simplefilter("always", QsJwtWarning)
+        warnings.simplefilter("always", UserWarning)
         warnings.showwarning = show_warning
         try:
             return _command(args)(args, log)
@@ -120,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_VERIFY
         except QsJwtError as exc:
             log.error(str(exc))
-            return exc.exit_code
+            return EXIT_API if isinstance(exc, QlikApiError) else EXIT_ERROR
         except BrokenPipeError:
             _silence_stdout()
             return EXIT_ERROR
