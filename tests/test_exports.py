@@ -68,7 +68,8 @@ def test_errors_hierarchy() -> None:
                  "VerificationError", "QlikApiError"):
         assert issubclass(getattr(qs_jwt, name), qs_jwt.QsJwtError)
     assert issubclass(qs_jwt.InvalidValueError, ValueError)
-    assert issubclass(qs_jwt.QsJwtWarning, UserWarning)
+    assert issubclass(qs_jwt.ArgumentTypeError, TypeError)
+    assert issubclass(qs_jwt.ArgumentTypeError, qs_jwt.InvalidValueError)
     assert qs_jwt.QSCLOUD_AUDIENCE == "qlik.api/login/jwt-session"
     assert qs_jwt.QSCLOUD_MAX_LIFETIME == 3600
 

@@ -5,12 +5,10 @@ stays cheap; names load on first use::
 
     import qs_jwt
 
-    token = qs_jwt.create_qscloud_token(
-        open("privatekey.pem", "rb").read(),
-        issuer="my-app", keyid="key-1", sub="alice-42",
-        email="alice@example.com", email_verified=True, expires="5m",
-    )
-    print(token.token)
+    settings = qs_jwt.QsCloudSettings(issuer="my-app", keyid="key-1", expires="5m")
+    factory = qs_jwt.QsCloudTokenFactory(open("privatekey.pem", "rb").read(), settings)
+    user = qs_jwt.QsCloudUser(sub="alice-42", email="alice@example.com", email_verified=True)
+    print(factory.create(user).token)
 """
 
 from __future__ import annotations
@@ -25,6 +23,8 @@ _EXPORTS = {
     "qscloud_token_parts": "tokens",
     "qseow_token_parts": "tokens",
     "QsCloudTokenFactory": "tokens",
+    "QseowTokenFactory": "tokens",
+    "normalize_token_text": "tokens",
     "Signer": "tokens",
     "Token": "tokens",
     "DecodedToken": "tokens",
@@ -57,19 +57,25 @@ _EXPORTS = {
     "KeyFiles": "certs",
     "KeyInfo": "certs",
     # claims and durations
+    "QsCloudSettings": "claims",
+    "QsCloudUser": "claims",
+    "QseowSettings": "claims",
+    "QseowUser": "claims",
+    "Claims": "claims",
     "parse_duration": "durations",
     "QSCLOUD_AUDIENCE": "claims",
     "QSCLOUD_MAX_LIFETIME": "claims",
+    "RSA_ALGORITHMS": "claims",
     # errors
     "QsJwtError": "errors",
     "InvalidValueError": "errors",
+    "ArgumentTypeError": "errors",
     "KeyLoadError": "errors",
     "OutputExistsError": "errors",
     "FileWriteError": "errors",
     "TokenFormatError": "errors",
     "VerificationError": "errors",
     "QlikApiError": "errors",
-    "QsJwtWarning": "errors",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -107,16 +113,25 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         check_qscloud as check_qscloud,
         check_qseow as check_qseow,
     )
-    from .claims import QSCLOUD_AUDIENCE as QSCLOUD_AUDIENCE, QSCLOUD_MAX_LIFETIME as QSCLOUD_MAX_LIFETIME
+    from .claims import (
+        QSCLOUD_AUDIENCE as QSCLOUD_AUDIENCE,
+        QSCLOUD_MAX_LIFETIME as QSCLOUD_MAX_LIFETIME,
+        RSA_ALGORITHMS as RSA_ALGORITHMS,
+        Claims as Claims,
+        QsCloudSettings as QsCloudSettings,
+        QsCloudUser as QsCloudUser,
+        QseowSettings as QseowSettings,
+        QseowUser as QseowUser,
+    )
     from .durations import parse_duration as parse_duration
     from .errors import (
+        ArgumentTypeError as ArgumentTypeError,
         FileWriteError as FileWriteError,
         InvalidValueError as InvalidValueError,
         KeyLoadError as KeyLoadError,
         OutputExistsError as OutputExistsError,
         QlikApiError as QlikApiError,
         QsJwtError as QsJwtError,
-        QsJwtWarning as QsJwtWarning,
         TokenFormatError as TokenFormatError,
         VerificationError as VerificationError,
     )
@@ -136,6 +151,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .tokens import (
         DecodedToken as DecodedToken,
         QsCloudTokenFactory as QsCloudTokenFactory,
+        QseowTokenFactory as QseowTokenFactory,
         Signer as Signer,
         Token as Token,
         Verification as Verification,
@@ -143,6 +159,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         create_qseow_token as create_qseow_token,
         decode_unverified as decode_unverified,
         inspect_token as inspect_token,
+        normalize_token_text as normalize_token_text,
         qscloud_token_parts as qscloud_token_parts,
         qseow_token_parts as qseow_token_parts,
         verify as verify,

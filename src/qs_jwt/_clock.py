@@ -22,8 +22,9 @@ def resolve(value: float | None) -> float:
     if value is None:
         return now()
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_TIME:
-        from .errors import InvalidValueError
+        from .errors import ArgumentTypeError, InvalidValueError
 
-        raise InvalidValueError(f"now: expected seconds since 1970 (up to the year 9999), got {value!r}",
-                                option="now")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ArgumentTypeError(f"expected seconds since 1970, not {type(value).__name__}", param="now")
+        raise InvalidValueError("expected seconds since 1970 (up to the year 9999)", param="now")
     return float(value)

@@ -25,8 +25,12 @@ MAX_TOKEN_LENGTH = 64 * 1024
 #: Signature algorithms this package signs and verifies with.
 RSA_ALGORITHMS = ("RS256", "RS384", "RS512")
 
+#: what a message adds when a token looks cut short
+TRUNCATED_HINT = "the token looks truncated (cut short when it was copied?): copy the whole token again"
+
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
-_BEARER = re.compile(r"(?i)bearer\s+")
+_BEARER = re.compile(r"(?i)(authorization\s*:\s*)?bearer\s+")
+_QUOTES = ('"', "'", "`")
 
 
 def b64url_encode(data: bytes) -> str:
@@ -130,11 +134,14 @@ def escape_text(value: object, limit: int = 80) -> str:
 
 
 def clean_token_text(text: str) -> str:
-    """Trim whitespace and a leading ``Bearer `` from pasted token text."""
+    """Trim whitespace, surrounding quotes and a leading ``Authorization: Bearer `` from pasted token text."""
     text = text.strip()
-    match = _BEARER.match(text)
-    if match:
-        text = text[match.end():].strip()
+    for _ in range(2):  # "Bearer eyJ..." in quotes, or a quoted token after Bearer
+        if len(text) >= 2 and text[0] in _QUOTES and text[-1] == text[0]:
+            text = text[1:-1].strip()
+        match = _BEARER.match(text)
+        if match:
+            text = text[match.end():].strip()
     return text
 
 
@@ -171,6 +178,9 @@ def parse_compact(token: str) -> CompactJws:
     parts = token.split(".")
     if len(parts) == 5:
         raise TokenFormatError("token has 5 parts: it is an encrypted JWT (JWE), which Qlik does not accept")
+    if len(parts) == 2 and parts[0].startswith("eyJ"):
+        raise TokenFormatError(f"token has 2 parts, a signed JWT has 3 separated by '.': {TRUNCATED_HINT}",
+                               truncated=True)
     if len(parts) != 3:
         raise TokenFormatError(f"token has {len(parts)} part(s); a signed JWT has 3 separated by '.'")
     head_b64, payload_b64, sig_b64 = parts
@@ -178,7 +188,12 @@ def parse_compact(token: str) -> CompactJws:
         raise TokenFormatError("token header is empty")
     header = parse_json_object(b64url_decode(head_b64, what="header"), what="header")
     payload = b64url_decode(payload_b64, what="payload")
-    signature = b64url_decode(sig_b64, what="signature")
+    try:
+        signature = b64url_decode(sig_b64, what="signature")
+    except TokenFormatError as exc:
+        if _B64URL.fullmatch(sig_b64):  # the alphabet is right, the length or last bits are not: cut short
+            raise TokenFormatError(f"{exc}: {TRUNCATED_HINT}", truncated=True) from None
+        raise
     alg = header.get("alg")
     if not isinstance(alg, str) or not alg:
         raise TokenFormatError("header has no 'alg' string")
@@ -187,7 +202,7 @@ def parse_compact(token: str) -> CompactJws:
     if alg.lower() == "none":
         raise TokenFormatError(f"header 'alg' is {escape_text(alg)}: unsigned tokens are never accepted")
     if not signature:
-        raise TokenFormatError("token has no signature")
+        raise TokenFormatError(f"token has no signature: {TRUNCATED_HINT}", truncated=True)
     return CompactJws(
         header=header,
         payload=payload,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 
-from .errors import InvalidValueError
+from .errors import ArgumentTypeError, InvalidValueError
 
 __all__ = ["MAX_DURATION_SECONDS", "format_duration", "parse_duration"]
 
@@ -34,7 +34,7 @@ _PART = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-z]*)\s*")
 _BARE_NUMBER = re.compile(r"\s*[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*")
 
 
-def parse_duration(text: str, *, option: str = "--expires") -> float:
+def parse_duration(text: str, *, param: str = "expires") -> float:
     """Return the number of seconds that ``text`` stands for.
 
     Accepts ``<number><unit>`` (``90s``, ``60m``, ``1.5h``, ``2 days``, ``5y``), case-insensitively,
@@ -44,23 +44,22 @@ def parse_duration(text: str, *, option: str = "--expires") -> float:
         absurdly long duration, or text that is not a duration at all.
     """
     if not isinstance(text, str):
-        raise InvalidValueError(f"{option}: expected a duration such as 60m, got {type(text).__name__}",
-                                option=option)
+        raise ArgumentTypeError(f"expected a duration such as 60m, got {type(text).__name__}", param=param)
     raw = text.strip()
     shown = _shorten(text)
     if not raw:
-        raise InvalidValueError(f"{option}: empty duration; use a number with a unit, e.g. 60m", option=option)
+        raise InvalidValueError("empty duration; use a number with a unit, e.g. 60m", param=param)
     if _BARE_NUMBER.fullmatch(raw) and float(raw) <= 0:
-        raise InvalidValueError(f"{option} {shown}: the duration must be greater than zero, with a unit, e.g. 5m",
-                                option=option)
+        raise InvalidValueError(f"{shown}: the duration must be greater than zero, with a unit, e.g. 5m",
+                                param=param)
     if _BARE_NUMBER.fullmatch(raw):
         raise InvalidValueError(
-            f"{option} {shown}: a unit is required, e.g. {_suggest(raw)} "
+            f"{shown}: a unit is required, e.g. {_suggest(raw)} "
             "(units: ms, s, m, h, d, w, y)",
-            option=option,
+            param=param,
         )
     if raw.startswith("-"):
-        raise InvalidValueError(f"{option} {shown}: the duration must be positive", option=option)
+        raise InvalidValueError(f"{shown}: the duration must be positive", param=param)
     lowered = raw.lower()
     pos = 0
     total = 0.0
@@ -68,24 +67,24 @@ def parse_duration(text: str, *, option: str = "--expires") -> float:
         match = _PART.match(lowered, pos)
         if match is None or match.end() == pos:
             raise InvalidValueError(
-                f"{option} {shown}: not a duration; use a number with a unit, e.g. 60m, 1h30m, 2 days",
-                option=option,
+                f"{shown}: not a duration; use a number with a unit, e.g. 60m, 1h30m, 2 days",
+                param=param,
             )
         number, unit = match.group(1), match.group(2)
         if not unit:
             raise InvalidValueError(
-                f"{option} {shown}: every number needs a unit (ms, s, m, h, d, w, y)", option=option
+                f"{shown}: every number needs a unit (ms, s, m, h, d, w, y)", param=param
             )
         if unit not in _UNITS:
             raise InvalidValueError(
-                f"{option} {shown}: unknown unit {_shorten(unit)}; use ms, s, m, h, d, w or y", option=option
+                f"{shown}: unknown unit {_shorten(unit)}; use ms, s, m, h, d, w or y", param=param
             )
         total += float(number) * _UNITS[unit]
         pos = match.end()
     if not math.isfinite(total) or total > MAX_DURATION_SECONDS:
-        raise InvalidValueError(f"{option} {shown}: longer than the maximum of 100 years", option=option)
+        raise InvalidValueError(f"{shown}: longer than the maximum of 100 years", param=param)
     if total <= 0:
-        raise InvalidValueError(f"{option} {shown}: the duration must be greater than zero", option=option)
+        raise InvalidValueError(f"{shown}: the duration must be greater than zero", param=param)
     return total
 
 
@@ -115,5 +114,8 @@ def _suggest(number: str) -> str:
 
 
 def _shorten(text: str) -> str:
-    shown = text if len(text) <= 40 else text[:37] + "..."
-    return repr(shown)
+    from .redact import looks_secret
+
+    if looks_secret(text):
+        return "the value"  # never echo what may be a secret pasted into the wrong option
+    return repr(text if len(text) <= 40 else text[:37] + "...")

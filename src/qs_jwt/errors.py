@@ -20,6 +20,8 @@ its exit codes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 __all__ = [
     "ArgumentTypeError",
     "FileWriteError",
@@ -42,24 +44,27 @@ class InvalidValueError(QsJwtError, ValueError):
     """An argument has a value the library does not accept (unit, range, claim name, ...).
 
     ``param`` names the Python parameter (``"expires"``, ``"email_verified"``) when known, and
-    ``reason`` is the message without it: ``str(exc)`` is ``"param: reason"``.
+    ``reason`` is the message without it: ``str(exc)`` is ``"param: reason"``. A reason that speaks of
+    other parameters names them in ``mentions``; :meth:`render` writes them as the caller calls them
+    (the command-line tool: as its options).
     """
 
-    def __init__(self, reason: str, *, param: str | None = None, option: str | None = None) -> None:
-        # TRANSITION: ``option`` is the 0.1 keyword (a message that already names it); removed before release
-        if option is not None and param is None:
-            super().__init__(reason)
-            self.param: str | None = option.lstrip("-").replace("-", "_")
-            self.reason = reason
-            return
-        super().__init__(f"{param}: {reason}" if param else reason)
+    def __init__(self, reason: str, *, param: str | None = None, mentions: tuple[str, ...] = (),
+                 option: str | None = None) -> None:
+        if option is not None and param is None:  # TRANSITION: 0.1's keyword; removed before release
+            param = option.lstrip("-").replace("-", "_")
+            reason = reason.removeprefix(option).lstrip(" :")
         self.param = param
-        self.reason = reason
+        self.mentions = mentions
+        self._template = reason
+        self.reason = reason.format_map({name: name for name in mentions}) if mentions else reason
+        super().__init__(f"{param}: {self.reason}" if param else self.reason)
 
-    @property
-    def option(self) -> str | None:
-        """TRANSITION alias of ``param``."""
-        return self.param
+    def render(self, name_of: Callable[[str], str]) -> str:
+        """The message with every parameter named by ``name_of`` (e.g. a flag table)."""
+        reason = (self._template.format_map({name: name_of(name) for name in self.mentions})
+                  if self.mentions else self.reason)
+        return f"{name_of(self.param)}: {reason}" if self.param else reason
 
 
 class ArgumentTypeError(InvalidValueError, TypeError):

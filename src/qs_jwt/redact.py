@@ -16,6 +16,7 @@ bounded number of times, whatever the text (no backtracking regular expression o
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 
 __all__ = [
     "SECRET_HEADERS",
@@ -42,8 +43,8 @@ SECRET_QUERY_PARAMETERS = frozenset({
 })
 
 PEM_PLACEHOLDER = "<PEM redacted>"
-TOKEN_PLACEHOLDER = "<token redacted>"
-SECRET_PLACEHOLDER = "<secret redacted>"
+TOKEN_PLACEHOLDER = "<token redacted>"  # noqa: S105 - a placeholder, not a secret
+SECRET_PLACEHOLDER = "<secret redacted>"  # noqa: S105 - a placeholder, not a secret
 
 # one pass over maximal runs of these characters; a run is matched once, so the scan is linear
 _RUN = re.compile(r"[A-Za-z0-9_\-+/=.~%]+")
@@ -122,11 +123,9 @@ def _redact_pem(text: str) -> str:
         pos = len(text) if close < 0 else close + 5
 
 
-def redact(text: str) -> str:
+def redact(text: object) -> str:
     """``text`` with PEM blocks, tokens and secret-looking runs replaced by placeholders."""
-    if not isinstance(text, str):
-        text = str(text)
-    text = _redact_pem(text)
+    text = _redact_pem(text if isinstance(text, str) else str(text))
 
     def replace(match: re.Match[str]) -> str:
         kind = _classify_run(match.group())
@@ -139,13 +138,12 @@ def redact(text: str) -> str:
     return _RUN.sub(replace, text)
 
 
-def safe_source(source: str | None) -> str | None:
+def safe_source(source: object) -> str | None:
     """A file name for a message: the name itself when it looks like a path and holds no secret,
     else a placeholder that says what the value looked like."""
     if source is None:
         return None
-    if not isinstance(source, str):
-        source = str(source)
+    source = source if isinstance(source, str) else str(source)
     kind = secret_kind(source)
     if kind is None and "\n" not in source:
         return source
@@ -171,11 +169,11 @@ def describe_value(option: str, value: str | None, *, secret_option: bool = Fals
     return f"{option} {value!r}"
 
 
-def redact_headers(headers: object) -> dict[str, str]:
+def redact_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:
     """A copy of HTTP headers (a mapping or ``(name, value)`` pairs) with secret values replaced."""
-    items = headers.items() if hasattr(headers, "items") else headers
+    items = headers.items() if isinstance(headers, Mapping) else headers
     result: dict[str, str] = {}
-    for name, value in items:  # type: ignore[attr-defined]
+    for name, value in items:
         key = str(name)
         result[key] = SECRET_PLACEHOLDER if key.lower() in SECRET_HEADERS else redact(str(value))
     return result

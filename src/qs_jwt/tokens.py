@@ -12,23 +12,47 @@ import datetime as _dt
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from . import _clock
 from ._jws import (
+    MAX_TOKEN_LENGTH,
     RSA_ALGORITHMS,
+    TRUNCATED_HINT,
     b64url_encode,
+    clean_token_text,
     dumps_compact,
     escape_text,
     parse_compact,
     parse_json_object,
-    sign_bytes,
-    verify_bytes,
 )
-from .claims import qscloud_claims, qseow_claims
-from .durations import MAX_DURATION_SECONDS, parse_duration
-from .errors import InvalidValueError, KeyLoadError, VerificationError, is_finite_number, warn
-from .keys import JsonWebKey, _check_rsa_numbers, load_private_key, load_public_key, read_key_source
+from .claims import (
+    Lifetime,
+    QsCloudSettings,
+    QsCloudUser,
+    QseowSettings,
+    QseowUser,
+    check_algorithm,
+    qscloud_payload,
+    qseow_payload,
+)
+from .errors import (
+    KEY_DAMAGED,
+    KEY_WRONG_TYPE,
+    ArgumentTypeError,
+    InvalidValueError,
+    KeyLoadError,
+    VerificationError,
+    is_finite_number,
+)
+from .keys import (
+    JsonWebKey,
+    _check_rsa_numbers,
+    load_private_key,
+    load_public_key,
+    read_key_source,
+    validate_private_key,
+)
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -38,43 +62,28 @@ if TYPE_CHECKING:
     #: a private key: the object, PEM/DER bytes or text, or the path of a key file
     PrivateKeyInput: TypeAlias = RSAPrivateKey | bytes | str | os.PathLike[str]
 
+_S = TypeVar("_S", QsCloudSettings, QseowSettings)
+_U = TypeVar("_U", QsCloudUser, QseowUser)
+
 __all__ = [
+    "MAX_TOKEN_LENGTH",
+    "RSA_ALGORITHMS",
     "DecodedToken",
     "QsCloudTokenFactory",
+    "QseowTokenFactory",
     "Signer",
     "Token",
     "Verification",
     "create_qscloud_token",
     "create_qseow_token",
+    "current_time",
     "decode_unverified",
     "inspect_token",
+    "normalize_token_text",
     "qscloud_token_parts",
     "qseow_token_parts",
     "verify",
 ]
-
-Lifetime = str | float | int | _dt.timedelta
-
-
-def _lifetime(expires: Lifetime) -> float:
-    if isinstance(expires, str):
-        return parse_duration(expires)
-    if isinstance(expires, _dt.timedelta):
-        expires = expires.total_seconds()
-    if isinstance(expires, bool) or not isinstance(expires, int | float):
-        raise InvalidValueError("expires: expected a duration such as '60m', seconds or a timedelta",
-                                option="--expires")
-    if not is_finite_number(expires) or expires <= 0:
-        raise InvalidValueError("expires: the lifetime must be a positive number of seconds", option="--expires")
-    if expires > MAX_DURATION_SECONDS:  # compared before float(): a huge int must not overflow
-        raise InvalidValueError("expires: longer than the maximum of 100 years", option="--expires")
-    return float(expires)
-
-
-def _check_algorithm(algorithm: str, *, option: str = "--algorithm") -> str:
-    if algorithm not in RSA_ALGORITHMS:
-        raise InvalidValueError(f"{option} {algorithm!r}: use one of {', '.join(RSA_ALGORITHMS)}", option=option)
-    return algorithm
 
 
 def _read_path(key: object, what: str) -> object:
@@ -85,27 +94,60 @@ def _read_path(key: object, what: str) -> object:
 
 
 class Signer:
-    """Signs JWTs with one RSA private key; reuse it to mint many tokens.
+    """Signs JWTs with one RSA private key; reuse it to mint many tokens. Thread-safe.
 
     Every signature is verified with the key's public half before the token is returned, which is
-    what makes it safe to load keys with ``unsafe_skip_rsa_key_validation``.
+    what makes it safe to load keys with ``unsafe_skip_rsa_key_validation``. A signer pickles (for
+    worker processes) as its private key in unencrypted PKCS#8 DER: treat the pickle as the key.
 
-    :param key: an RSA private key object, or PEM/DER bytes or text (loaded without the slow check).
-    :param passphrase: the passphrase when ``key`` is an encrypted key in bytes or text.
+    :param key: an RSA private key object, PEM/DER/PKCS#12 bytes or text, or a path.
+    :param passphrase: the passphrase when ``key`` is encrypted.
+    :param validate: run cryptography's full RSA consistency check once (about 250 ms for a 4096-bit
+        key) instead of verifying every signature: worth it for a signer that mints many tokens.
+        OpenSSL still checks each CRT signature against the public exponent.
     """
 
-    def __init__(self, key: PrivateKeyInput, *, passphrase: bytes | str | None = None) -> None:
-        key = _read_path(key, "private key")  # type: ignore[assignment]
-        if isinstance(key, bytes | str):
-            key = load_private_key(key, passphrase=passphrase)
+    def __init__(self, key: PrivateKeyInput, *, passphrase: bytes | str | None = None,
+                 validate: bool = False) -> None:
         from cryptography.hazmat.primitives.asymmetric import rsa
 
+        if key is None:
+            raise ArgumentTypeError("expected an RSA private key, key bytes or a path, not None", param="key")
+        key = _read_path(key, "private key")  # type: ignore[assignment]
+        if isinstance(key, bytes | bytearray | memoryview | str):
+            key = load_private_key(key, passphrase=passphrase)
         if not isinstance(key, rsa.RSAPrivateKey):
-            raise KeyLoadError("signing needs an RSA private key")
-        numbers = key.public_key().public_numbers()
+            if type(key).__module__.startswith("cryptography"):
+                raise KeyLoadError("signing needs an RSA private key", code=KEY_WRONG_TYPE)
+            raise ArgumentTypeError(f"expected an RSA private key, not {type(key).__name__}", param="key")
+        try:
+            numbers = key.public_key().public_numbers()
+        except ValueError:
+            raise KeyLoadError("is damaged: its RSA numbers are inconsistent", code=KEY_DAMAGED) from None
         _check_rsa_numbers(key.key_size, numbers.e, numbers.n, None)
+        if validate:
+            validate_private_key(self._der(key))
         self.key = key
         self.public_key = key.public_key()
+        self.validated = validate
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        self._padding = padding.PKCS1v15()
+        self._hashes = {"RS256": hashes.SHA256(), "RS384": hashes.SHA384(), "RS512": hashes.SHA512()}
+
+    @staticmethod
+    def _der(key: RSAPrivateKey) -> bytes:
+        from cryptography.hazmat.primitives import serialization
+
+        return key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption())
+
+    def __getstate__(self) -> tuple[bytes, bool]:
+        return self._der(self.key), self.validated
+
+    def __setstate__(self, state: tuple[bytes, bool]) -> None:
+        self.__init__(state[0], validate=state[1])  # type: ignore[misc]
 
     def sign(self, header: Mapping[str, Any], payload: Mapping[str, Any]) -> str:
         """Serialise, sign and self-verify; return the compact token.
@@ -113,26 +155,44 @@ class Signer:
         :raises InvalidValueError: the header or payload cannot be serialised (NaN, lone surrogates).
         :raises KeyLoadError: the key produced a signature that does not verify (a damaged key).
         """
-        algorithm = _check_algorithm(str(header.get("alg", "")))
+        algorithm = check_algorithm(header.get("alg", ""), param="header")
         try:
             head = b64url_encode(dumps_compact(dict(header)))
+        except (TypeError, ValueError) as exc:
+            raise InvalidValueError(f"the token cannot be serialised: {exc}", param="header") from None
+        return self.sign_encoded(algorithm, head, payload)
+
+    def sign_encoded(self, algorithm: str, head: str, payload: Mapping[str, Any]) -> str:
+        """:meth:`sign` with the header already encoded (base64url of its JSON): the factories' fast path."""
+        try:
             body = b64url_encode(dumps_compact(dict(payload)))
         except (TypeError, ValueError) as exc:
-            raise InvalidValueError(f"the token cannot be serialised: {exc}") from None
+            raise InvalidValueError(f"the token cannot be serialised: {exc}", param="payload") from None
         signing_input = f"{head}.{body}".encode("ascii")
-        signature = sign_bytes(algorithm, self.key, signing_input)
-        if not verify_bytes(algorithm, self.public_key, signing_input, signature):
-            raise KeyLoadError("the private key produced a signature its public key rejects; the key is damaged")
+        from cryptography.exceptions import InvalidSignature
+
+        try:
+            signature = self.key.sign(signing_input, self._padding, self._hashes[algorithm])
+            if not self.validated:
+                self.public_key.verify(signature, signing_input, self._padding, self._hashes[algorithm])
+            valid = True
+        except (ValueError, InvalidSignature):
+            valid = False
+        if not valid:
+            raise KeyLoadError("the private key produced a signature its public key rejects; the key is damaged",
+                               code=KEY_DAMAGED)
         return f"{head}.{body}.{b64url_encode(signature)}"
 
 
 @dataclass(frozen=True)
 class Token:
-    """A signed token together with the header and payload it was made from."""
+    """A signed token, the header and payload it was made from, and what is probably unintended in it."""
 
     token: str
     header: dict[str, Any]
     payload: dict[str, Any]
+    #: plain sentences: Qlik may reject or ignore something (a long lifetime, RS384, ...); empty when all is well
+    warnings: tuple[str, ...] = ()
 
     @property
     def expires_at(self) -> _dt.datetime | None:
@@ -140,13 +200,14 @@ class Token:
         return _dt.datetime.fromtimestamp(exp, tz=_dt.UTC) if isinstance(exp, int) else None
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"token", "header", "payload", "expiresAt"}`` (expiresAt as UTC ISO-8601)."""
+        """``{"token", "header", "payload", "expiresAt", "warnings"}`` (expiresAt as UTC ISO-8601)."""
         expires = self.expires_at
         return {
             "token": self.token,
             "header": self.header,
             "payload": self.payload,
             "expiresAt": expires.strftime("%Y-%m-%dT%H:%M:%SZ") if expires else None,
+            "warnings": list(self.warnings),
         }
 
     def __str__(self) -> str:
@@ -157,215 +218,220 @@ def _signer(key: Signer | PrivateKeyInput, passphrase: bytes | str | None) -> Si
     return key if isinstance(key, Signer) else Signer(key, passphrase=passphrase)
 
 
-def qscloud_token_parts(
-    *,
-    issuer: str,
-    keyid: str,
-    expires: Lifetime = "5m",
-    sub: str | None = None,
-    email: str | None = None,
-    email_verified: bool | str | None = None,
-    name: str | None = None,
-    groups: Iterable[str] | None = None,
-    extra_claims: Mapping[str, Any] | None = None,
-    algorithm: str = "RS256",
-    allow_long_lifetime: bool = False,
+_FIELD_NAMES: dict[type, frozenset[str]] = {}
+
+
+def _field_names(cls: type) -> frozenset[str]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        import dataclasses
+
+        names = frozenset(f.name for f in dataclasses.fields(cls) if f.init)
+        _FIELD_NAMES[cls] = names
+    return names
+
+
+def _split_fields(settings_cls: type[_S], user_cls: type[_U], settings: _S | None, user: _U | None,
+                  fields: dict[str, Any], what: str) -> tuple[_S, _U]:
+    """The settings and user from objects, or from the keyword form (``extra_claims`` goes to the user)."""
+    user_names = _field_names(user_cls)
+    settings_names = _field_names(settings_cls) - user_names
+    unknown = sorted(set(fields) - user_names - settings_names)
+    if unknown:
+        raise ArgumentTypeError(f"{what}() got an unexpected keyword argument {unknown[0]!r}", param=unknown[0])
+    if settings is None:
+        settings = settings_cls(**{k: v for k, v in fields.items() if k in settings_names})
+    elif not isinstance(settings, settings_cls):
+        raise ArgumentTypeError(f"expected {settings_cls.__name__}, not {type(settings).__name__}", param="settings")
+    elif any(k in settings_names for k in fields):
+        raise ArgumentTypeError("give the settings object or its fields as keywords, not both", param="settings")
+    if user is None:
+        user = user_cls(**{k: v for k, v in fields.items() if k in user_names})
+    elif not isinstance(user, user_cls):
+        raise ArgumentTypeError(f"expected {user_cls.__name__}, not {type(user).__name__}", param="user")
+    elif any(k in user_names for k in fields):
+        raise ArgumentTypeError("give the user object or its fields as keywords, not both", param="user")
+    return settings, user
+
+
+def current_time() -> float:
+    """The library's clock: seconds since the epoch (tests replace it to fix the time)."""
+    return _clock.now()
+
+
+def _iat(now: float | None) -> int:
+    return int(_clock.resolve(now))
+
+
+def qscloud_token_parts(settings: QsCloudSettings, user: QsCloudUser, *,
+                        now: float | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The header and payload :func:`create_qscloud_token` signs (a fresh ``jti``); no key needed."""
+    return settings.header(), qscloud_payload(settings, user, iat=_iat(now))
+
+
+def qseow_token_parts(settings: QseowSettings, user: QseowUser, *,
+                      now: float | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The header and payload :func:`create_qseow_token` signs; no key needed."""
+    return settings.header(), qseow_payload(settings, user, iat=_iat(now))
+
+
+@overload
+def create_qscloud_token(key: Signer | PrivateKeyInput, settings: QsCloudSettings, user: QsCloudUser, *,
+                         passphrase: bytes | str | None = None, now: float | None = None) -> Token: ...
+
+
+@overload
+def create_qscloud_token(
+    key: Signer | PrivateKeyInput, *, issuer: str, keyid: str, expires: Lifetime = "5m",
+    sub: str | None = None, email: str | None = None, email_verified: bool | str | None = None,
+    name: str | None = None, groups: Iterable[str] | None = None, extra_claims: Mapping[str, Any] | None = None,
+    algorithm: str = "RS256", allow_long_lifetime: bool = False, passphrase: bytes | str | None = None,
     now: float | None = None,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The header and payload :func:`create_qscloud_token` signs, validated; no key needed.
-
-    Useful to check every value before doing anything costly (such as generating a key).
-    """
-    from .claims import check_text
-
-    _check_algorithm(algorithm)
-    keyid = check_text(keyid, option="--keyid")
-    payload = qscloud_claims(
-        issuer=issuer,
-        lifetime=_lifetime(expires),
-        iat=int(_clock.resolve(now)),
-        sub=sub,
-        email=email,
-        email_verified=email_verified,
-        name=name,
-        groups=groups,
-        extra=extra_claims,
-        allow_long_lifetime=allow_long_lifetime,
-    )
-    if algorithm != "RS256":
-        warn(f"Qlik Cloud documents RS256 only for JWT identity providers; {algorithm} may be rejected")
-    return {"alg": algorithm, "typ": "JWT", "kid": keyid}, payload
+) -> Token: ...
 
 
 def create_qscloud_token(
     key: Signer | PrivateKeyInput,
+    settings: QsCloudSettings | None = None,
+    user: QsCloudUser | None = None,
     *,
-    issuer: str,
-    keyid: str,
-    expires: Lifetime = "5m",
-    sub: str | None = None,
-    email: str | None = None,
-    email_verified: bool | str | None = None,
-    name: str | None = None,
-    groups: Iterable[str] | None = None,
-    extra_claims: Mapping[str, Any] | None = None,
-    algorithm: str = "RS256",
-    allow_long_lifetime: bool = False,
     passphrase: bytes | str | None = None,
     now: float | None = None,
+    **fields: Any,
 ) -> Token:
     """A token for a Qlik Cloud JWT identity provider (``POST /login/jwt-session``).
 
-    :param key: the signing key (object, PEM/DER, or a :class:`Signer` to reuse).
-    :param issuer: must equal the identity provider's issuer.
-    :param keyid: must equal the identity provider's key id; goes into the header ``kid``.
-    :param expires: ``"5m"``-style text, seconds, or a timedelta; at most one hour unless
-        ``allow_long_lifetime`` (which warns instead).
-    :param sub: the user's stable subject in Qlik Cloud (default: ``email``).
-    :param email_verified: required with ``email``; a bool or ``true/false/yes/no/1/0``.
-    :param name: display name (default: ``sub``).
-    :param groups: group names, emitted as the ``groups`` array.
-    :param extra_claims: further claims (Qlik Cloud ignores them); may not replace the claims above.
-    :param algorithm: RS256 (the one Qlik Cloud documents), RS384 or RS512 (these warn).
-    :param passphrase: the passphrase when ``key`` is encrypted PEM/DER.
+    Either ``create_qscloud_token(key, settings, user)`` with :class:`QsCloudSettings` and
+    :class:`QsCloudUser`, or the fields of both as keywords (``issuer=..., keyid=..., sub=...``;
+    ``extra_claims`` then belongs to the user).
+
+    :param key: the signing key (object, PEM/DER/PKCS#12, a path, or a :class:`Signer` to reuse).
+    :param passphrase: the passphrase when ``key`` is encrypted.
     :param now: the issue time in seconds since the epoch (default: the current time).
     :raises InvalidValueError: for bad values. :raises KeyLoadError: for an unusable key.
     """
-    header, payload = qscloud_token_parts(
-        issuer=issuer, keyid=keyid, expires=expires, sub=sub, email=email, email_verified=email_verified,
-        name=name, groups=groups, extra_claims=extra_claims, algorithm=algorithm,
-        allow_long_lifetime=allow_long_lifetime, now=now,
-    )
-    return Token(_signer(key, passphrase).sign(header, payload), header, payload)
+    settings, user = _split_fields(QsCloudSettings, QsCloudUser, settings, user, fields, "create_qscloud_token")
+    header, payload = qscloud_token_parts(settings, user, now=now)
+    return Token(_signer(key, passphrase).sign(header, payload), header, payload, settings.warnings + user.warnings)
 
 
-def qseow_token_parts(
-    *,
-    user_id: str,
-    user_directory: str,
-    audience: str,
-    expires: Lifetime,
-    name: str | None = None,
-    email: str | None = None,
-    groups: Iterable[str] | None = None,
-    userid_claim: str = "userId",
-    userdir_claim: str = "userDirectory",
-    groups_claim: str = "groups",
-    extra_claims: Mapping[str, Any] | None = None,
-    algorithm: str = "RS256",
-    now: float | None = None,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The header and payload :func:`create_qseow_token` signs, validated; no key needed."""
-    _check_algorithm(algorithm)
-    payload = qseow_claims(
-        user_id=user_id,
-        user_directory=user_directory,
-        audience=audience,
-        lifetime=_lifetime(expires),
-        iat=int(_clock.resolve(now)),
-        name=name,
-        email=email,
-        groups=groups,
-        userid_claim=userid_claim,
-        userdir_claim=userdir_claim,
-        groups_claim=groups_claim,
-        extra=extra_claims,
-    )
-    return {"alg": algorithm, "typ": "JWT"}, payload
+@overload
+def create_qseow_token(key: Signer | PrivateKeyInput, settings: QseowSettings, user: QseowUser, *,
+                       passphrase: bytes | str | None = None, now: float | None = None) -> Token: ...
+
+
+@overload
+def create_qseow_token(
+    key: Signer | PrivateKeyInput, *, user_id: str, user_directory: str, audience: str, expires: Lifetime,
+    name: str | None = None, email: str | None = None, groups: Iterable[str] | None = None,
+    userid_claim: str = "userId", userdir_claim: str = "userDirectory", groups_claim: str = "groups",
+    extra_claims: Mapping[str, Any] | None = None, algorithm: str = "RS256",
+    passphrase: bytes | str | None = None, now: float | None = None,
+) -> Token: ...
 
 
 def create_qseow_token(
     key: Signer | PrivateKeyInput,
+    settings: QseowSettings | None = None,
+    user: QseowUser | None = None,
     *,
-    user_id: str,
-    user_directory: str,
-    audience: str,
-    expires: Lifetime,
-    name: str | None = None,
-    email: str | None = None,
-    groups: Iterable[str] | None = None,
-    userid_claim: str = "userId",
-    userdir_claim: str = "userDirectory",
-    groups_claim: str = "groups",
-    extra_claims: Mapping[str, Any] | None = None,
-    algorithm: str = "RS256",
     passphrase: bytes | str | None = None,
     now: float | None = None,
+    **fields: Any,
 ) -> Token:
     """A token for a QSEoW virtual proxy with JWT authentication.
 
-    :param userid_claim: the virtual proxy's "JWT attribute for user ID" (case-sensitive).
-    :param userdir_claim: the virtual proxy's "JWT attribute for user directory".
-    :param groups_claim: the claim carrying the groups (``group`` matches the Node tool).
-    :param audience: the virtual proxy's audience; goes into ``aud``.
-    :param extra_claims: attributes for the virtual proxy's JWT attribute mapping.
-    :raises InvalidValueError: for bad values. :raises KeyLoadError: for an unusable key.
+    Either ``create_qseow_token(key, settings, user)`` with :class:`QseowSettings` and
+    :class:`QseowUser`, or their fields as keywords (``extra_claims`` then belongs to the user).
+    See :func:`create_qscloud_token` for ``key``, ``passphrase`` and ``now``.
     """
-    header, payload = qseow_token_parts(
-        user_id=user_id, user_directory=user_directory, audience=audience, expires=expires, name=name,
-        email=email, groups=groups, userid_claim=userid_claim, userdir_claim=userdir_claim,
-        groups_claim=groups_claim, extra_claims=extra_claims, algorithm=algorithm, now=now,
-    )
-    return Token(_signer(key, passphrase).sign(header, payload), header, payload)
+    settings, user = _split_fields(QseowSettings, QseowUser, settings, user, fields, "create_qseow_token")
+    header, payload = qseow_token_parts(settings, user, now=now)
+    return Token(_signer(key, passphrase).sign(header, payload), header, payload, settings.warnings + user.warnings)
 
 
-class QsCloudTokenFactory:
+class _Factory(Generic[_S, _U]):
+    """Mints tokens for many users with one key and one set of settings; thread-safe, picklable."""
+
+    _settings_cls: type[_S]
+    _user_cls: type[_U]
+
+    def __init__(self, key: Signer | PrivateKeyInput, settings: _S | None = None, *,
+                 passphrase: bytes | str | None = None, **fields: Any) -> None:
+        if settings is None:
+            allowed = _field_names(self._settings_cls)
+            unknown = sorted(set(fields) - allowed)
+            if unknown:
+                raise ArgumentTypeError(f"{type(self).__name__}() got an unexpected keyword argument "
+                                        f"{unknown[0]!r}", param=unknown[0])
+            settings = self._settings_cls(**fields)
+        elif not isinstance(settings, self._settings_cls):
+            raise ArgumentTypeError(f"expected {self._settings_cls.__name__}, not {type(settings).__name__}",
+                                    param="settings")
+        elif fields:
+            raise ArgumentTypeError("give the settings object or its fields as keywords, not both", param="settings")
+        self.settings: _S = settings
+        self.signer = key if isinstance(key, Signer) else Signer(key, passphrase=passphrase, validate=True)
+        self._head = b64url_encode(dumps_compact(settings.header()))
+        self._algorithm: str = settings.algorithm
+
+    def __getstate__(self) -> tuple[Signer, _S]:
+        return self.signer, self.settings
+
+    def __setstate__(self, state: tuple[Signer, _S]) -> None:
+        type(self).__init__(self, state[0], state[1])
+
+    def _user(self, user: _U | None, fields: dict[str, Any]) -> _U:
+        if user is None:
+            return self._user_cls(**fields)
+        if not isinstance(user, self._user_cls):
+            raise ArgumentTypeError(f"expected {self._user_cls.__name__}, not {type(user).__name__}", param="user")
+        if fields:
+            raise ArgumentTypeError("give the user object or its fields as keywords, not both", param="user")
+        return user
+
+    def _token(self, user: _U, payload: dict[str, Any]) -> Token:
+        token = self.signer.sign_encoded(self._algorithm, self._head, payload)
+        warnings = self.settings.warnings + user.warnings
+        return Token(token, self.settings.header(), payload, warnings)
+
+
+class QsCloudTokenFactory(_Factory[QsCloudSettings, QsCloudUser]):
     """Mints Qlik Cloud tokens for many users with one key and one identity-provider setup.
 
-    Meant for a web backend that signs a short-lived token per user login::
+    Meant for a web backend that signs a short-lived token per login (keep one at module level)::
 
-        factory = QsCloudTokenFactory(key_pem, issuer="my-app", keyid="key-1", expires="5m")
-        token = factory.create(sub="alice-42", email="alice@example.com", email_verified=True)
+        factory = QsCloudTokenFactory(key_pem, QsCloudSettings(issuer="my-app", keyid="key-1"))
+        token = factory.create(QsCloudUser(sub="alice-42", email="alice@example.com", email_verified=True))
+
+    The settings' fields may also be given as keywords, and a user's fields to :meth:`create`.
+    Thread-safe (one instance serves every request); picklable, as its key: see :class:`Signer`.
     """
 
-    def __init__(
-        self,
-        key: PrivateKeyInput,
-        *,
-        issuer: str,
-        keyid: str,
-        expires: Lifetime = "5m",
-        algorithm: str = "RS256",
-        allow_long_lifetime: bool = False,
-        passphrase: bytes | str | None = None,
-    ) -> None:
-        self.issuer = issuer
-        self.keyid = keyid
-        self.lifetime = _lifetime(expires)
-        self.algorithm = _check_algorithm(algorithm)
-        self.allow_long_lifetime = allow_long_lifetime
-        # every setting is checked now, not at the first create()
-        qscloud_token_parts(issuer=issuer, keyid=keyid, expires=self.lifetime, sub="check", algorithm="RS256",
-                            allow_long_lifetime=allow_long_lifetime)
-        self.signer = Signer(key, passphrase=passphrase)
+    _settings_cls = QsCloudSettings
+    _user_cls = QsCloudUser
 
-    def create(
-        self,
-        *,
-        sub: str | None = None,
-        email: str | None = None,
-        email_verified: bool | str | None = None,
-        name: str | None = None,
-        groups: Iterable[str] | None = None,
-        extra_claims: Mapping[str, Any] | None = None,
-        now: float | None = None,
-    ) -> Token:
-        """A new token (fresh ``jti``) for one user; see :func:`create_qscloud_token`."""
-        return create_qscloud_token(
-            self.signer,
-            issuer=self.issuer,
-            keyid=self.keyid,
-            expires=self.lifetime,
-            sub=sub,
-            email=email,
-            email_verified=email_verified,
-            name=name,
-            groups=groups,
-            extra_claims=extra_claims,
-            algorithm=self.algorithm,
-            allow_long_lifetime=self.allow_long_lifetime,
-            now=now,
-        )
+    def create(self, user: QsCloudUser | None = None, *, now: float | None = None, **fields: Any) -> Token:
+        """A new token (fresh ``jti``) for one user."""
+        checked = self._user(user, fields)
+        return self._token(checked, qscloud_payload(self.settings, checked, iat=_iat(now)))
+
+
+class QseowTokenFactory(_Factory[QseowSettings, QseowUser]):
+    """Mints QSEoW tokens for many users with one key and one virtual-proxy setup (see
+    :class:`QsCloudTokenFactory`)::
+
+        factory = QseowTokenFactory(key_pem, QseowSettings(audience="qlik", expires="1h"))
+        token = factory.create(QseowUser(user_id="alice", user_directory="ACME"))
+    """
+
+    _settings_cls = QseowSettings
+    _user_cls = QseowUser
+
+    def create(self, user: QseowUser | None = None, *, now: float | None = None, **fields: Any) -> Token:
+        """A new token for one user."""
+        checked = self._user(user, fields)
+        return self._token(checked, qseow_payload(self.settings, checked, iat=_iat(now)))
 
 
 # --- decoding and verification ------------------------------------------------------------------
@@ -529,6 +595,38 @@ def _check_signature(decoded: DecodedToken, public_key: RSAPublicKey, algorithms
     return None
 
 
+def _check_algorithms(algorithms: object) -> list[str]:
+    if isinstance(algorithms, str):
+        algorithms = [algorithms]
+    if not isinstance(algorithms, Iterable):
+        raise ArgumentTypeError("expected a name such as 'RS256' or a list of them", param="algorithms")
+    result = list(algorithms)
+    if not result:
+        raise InvalidValueError(f"give at least one of {', '.join(RSA_ALGORITHMS)}", param="algorithms")
+    return [check_algorithm(alg, param="algorithms") for alg in result]
+
+
+def _check_audience(audience: object) -> set[str]:
+    if audience is None:
+        return set()
+    if isinstance(audience, str):
+        return {audience}
+    if not isinstance(audience, Iterable):
+        raise ArgumentTypeError("expected a string or a list of strings", param="audience")
+    accepted = list(audience)
+    if not accepted or not all(isinstance(a, str) for a in accepted):
+        raise ArgumentTypeError("expected a string or a list of strings", param="audience")
+    return set(accepted)
+
+
+def normalize_token_text(text: str) -> str:
+    """A pasted token as the parser wants it: whitespace, surrounding quotes and a leading
+    ``Authorization: Bearer `` removed."""
+    if not isinstance(text, str):
+        raise ArgumentTypeError(f"a token is text, not {type(text).__name__}", param="token")
+    return clean_token_text(text)
+
+
 def inspect_token(
     token: str,
     *,
@@ -550,18 +648,14 @@ def inspect_token(
     :param leeway: seconds of clock skew tolerated for ``exp``, ``nbf`` and ``iat``.
     :raises TokenFormatError: the token is malformed. :raises KeyLoadError: the key is unusable.
     """
-    try:
-        algorithms = [algorithms] if isinstance(algorithms, str) else list(algorithms)
-    except TypeError:
-        raise InvalidValueError("algorithms: expected a name such as 'RS256' or a list of them",
-                                option="algorithms") from None
-    if not algorithms or not all(isinstance(alg, str) for alg in algorithms):
-        raise InvalidValueError(f"algorithms: give at least one of {', '.join(RSA_ALGORITHMS)}",
-                                option="algorithms")
-    for alg in algorithms:
-        _check_algorithm(alg, option="algorithms")
-    if not isinstance(leeway, int | float) or not is_finite_number(leeway) or leeway < 0:
-        raise InvalidValueError("--leeway: expected a non-negative number of seconds", option="--leeway")
+    algorithms = _check_algorithms(algorithms)
+    if isinstance(leeway, bool) or not isinstance(leeway, int | float):
+        raise ArgumentTypeError("expected a number of seconds", param="leeway")
+    if not is_finite_number(leeway) or not 0 <= leeway <= MAX_NUMERIC_DATE:
+        raise InvalidValueError("expected a non-negative number of seconds", param="leeway")
+    accepted_audiences = _check_audience(audience)
+    if issuer is not None and not isinstance(issuer, str):
+        raise ArgumentTypeError(f"expected a string, not {type(issuer).__name__}", param="issuer")
     decoded = decode_unverified(token)
     result = Verification(decoded=decoded)
     errors = result.errors
@@ -572,7 +666,13 @@ def inspect_token(
         else:
             key_errors: list[str] = []
             public_key = _select_key(decoded, key, key_errors)
-            reason = key_errors[0] if public_key is None else _check_signature(decoded, public_key, algorithms)
+            if public_key is None:
+                reason = key_errors[0]
+            elif len(decoded.signature) < (public_key.key_size + 7) // 8:
+                reason = (f"the signature is {len(decoded.signature)} bytes, the key's are "
+                          f"{(public_key.key_size + 7) // 8}: {TRUNCATED_HINT}")
+            else:
+                reason = _check_signature(decoded, public_key, algorithms)
         result.signature = reason is None
         result.signature_error = reason
         if reason:
@@ -592,12 +692,7 @@ def inspect_token(
         result.not_yet_valid = True
         errors.append("token was issued in the future (iat); check the clocks")
     if audience is not None:
-        try:
-            accepted = {audience} if isinstance(audience, str) else set(audience)
-        except TypeError:
-            accepted = set()
-        if not accepted or not all(isinstance(a, str) for a in accepted):
-            raise InvalidValueError("audience: expected a string or a list of strings", option="audience")
+        accepted = accepted_audiences
         aud = payload.get("aud")
         if isinstance(aud, list):
             present = {a for a in aud if isinstance(a, str)}

@@ -12,47 +12,70 @@ import re
 import sys
 
 from .._version import __version__
+from ._common import (
+    ENVIRONMENT_HELP,
+    EXIT_CODES_HELP,
+    LOG_LEVELS,
+    PROG,
+    ExitCode,
+    UsageError,
+)
 
 TYPE_CHECKING = False  # typing costs more start-up time than argparse; annotations are strings
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any, NoReturn
 
-PROG = "qs-jwt"
-
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_VERIFY = 3
-EXIT_API = 4
-
-EXIT_CODES_HELP = """\
-exit codes:
-  0  success
-  1  error (unreadable key or file, malformed token, file not written)
-  2  usage error (unknown option, missing or bad option value)
-  3  a token or key failed verification or a check
-  4  the remote Qlik API answered with an error (commands that call Qlik APIs)"""
-
-ENVIRONMENT_HELP = """\
-environment:
-  QS_JWT_PRIVATE_KEY             PEM private key, used when no key option is given
-  QS_JWT_PRIVATE_KEY_PASSPHRASE  passphrase of an encrypted private key"""
-
-LOG_LEVELS = {"error": 0, "warn": 1, "warning": 1, "info": 2, "verbose": 3, "debug": 4}
-
-
-class UsageError(Exception):
-    """A command line that cannot be run as given (exit 2)."""
+__all__ = ["EXIT_CODES_HELP", "ExitCode", "UsageError", "build_parser", "main"]
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors that raise instead of exiting."""
+    """argparse with one-line errors that raise instead of exiting, and that never echo a value."""
 
     def error(self, message: str) -> NoReturn:
-        if "expected one argument" in message or "expected at least one argument" in message:
-            message += "; a value that starts with '-' is given as --option=value"
         raise UsageError(f"{message} (see '{self.prog} --help')")
+
+    def _match_argument(self, action: argparse.Action, arg_strings_pattern: str) -> int:
+        try:
+            return super()._match_argument(action, arg_strings_pattern)
+        except argparse.ArgumentError:
+            if not action.option_strings:
+                raise
+            raise UsageError(f"{_flag(action)}: expected a value; a value that starts with '-' is given as "
+                             f"{_flag(action)}=VALUE (see '{self.prog} --help')") from None
+
+    def _get_value(self, action: argparse.Action, arg_string: str) -> Any:
+        try:
+            return super()._get_value(action, arg_string)
+        except argparse.ArgumentError:
+            expected = action.metavar or "a value"
+            raise UsageError(f"{_flag(action)}: invalid value, expected {expected} (the value is not shown; "
+                             f"see '{self.prog} --help')") from None
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        if action.choices is None or value in action.choices:
+            return
+        choices = ", ".join(map(str, action.choices))
+        if isinstance(action, argparse._SubParsersAction):
+            raise UsageError(f"unknown command{_suggestion(str(value), list(action.choices))}; the commands are "
+                             f"{choices} (see '{self.prog} --help')")
+        raise UsageError(f"{_flag(action)}: invalid value; use one of {choices}")
+
+
+def _flag(action: argparse.Action) -> str:
+    return max(action.option_strings, key=len) if action.option_strings else str(action.metavar or action.dest)
+
+
+def _suggestion(word: str, candidates: list[str]) -> str:
+    """``" 'x' (did you mean 'y'?)"`` for a mistyped name, without echoing text that may be a secret."""
+    import difflib
+
+    from ..redact import looks_secret
+
+    if looks_secret(word) or len(word) > 60 or not word.isprintable():
+        return ""
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    return f" {word!r}" + (f" (did you mean {close[0]}?)" if close else "")
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -78,21 +101,38 @@ def _terminal_width() -> int:
 MAX_LEEWAY = 86400
 
 
-def _positive_float(text: str) -> float:
+def _leeway(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative number of seconds, got {text!r}")
-    if value > MAX_LEEWAY:
-        raise argparse.ArgumentTypeError(f"{text!r} is more than a day ({MAX_LEEWAY} s); clock skew is smaller")
+        value = -1.0
+    if not 0 <= value <= MAX_LEEWAY:  # NaN fails too
+        raise UsageError(f"--leeway: expected a number of seconds from 0 to {MAX_LEEWAY} (a day; clock skew is "
+                         "smaller)")
     return value
+
+
+class _VersionAction(argparse.Action):
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> NoReturn:
+        import platform
+        from importlib import metadata
+
+        def version(name: str) -> str:
+            try:
+                return metadata.version(name)
+            except metadata.PackageNotFoundError:
+                return "not installed"
+
+        sys.stdout.write(f"{PROG} {__version__}\nPython {platform.python_version()} "
+                         f"({platform.python_implementation()}, {sys.platform}), cryptography "
+                         f"{version('cryptography')}, PyJWT {version('PyJWT')}\n")
+        parser.exit()
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--loglevel", default="info", choices=list(LOG_LEVELS), metavar="LEVEL",
+        "--loglevel", default=None, choices=list(LOG_LEVELS), metavar="LEVEL",
         help="messages on stderr: error, warn, info (default), verbose or debug",
     )
 
@@ -123,7 +163,8 @@ def _add_cert_create_options(group: Any, *, prefix_flags: Sequence[str], days_fl
     group.add_argument(*days_flags, dest="cert_create_expires_days", metavar="DAYS",
                        help="validity of the new certificate in days (1-36500)")
     group.add_argument(*size_flags, dest="cert_create_key_size", type=int, default=4096,
-                       choices=[2048, 3072, 4096], metavar="BITS", help="RSA key size: 2048, 3072 or 4096 (default)")
+                       choices=[2048, 3072, 4096], metavar="2048|3072|4096",
+                       help="RSA key size: 2048, 3072 or 4096 (default)")
     group.add_argument(*cn_flags, dest="cert_create_cn", default="qs-jwt", metavar="CN",
                        help="certificate common name (default: qs-jwt)")
     group.add_argument("--force", action="store_true", help="overwrite existing key and certificate files")
@@ -145,9 +186,11 @@ def _add_token_input(parser: argparse.ArgumentParser) -> None:
 def _add_verification_key(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("verification key (optional)")
     group.add_argument("--cert-publickey-file", metavar="FILE",
-                       help="PEM/DER public key, X.509 certificate or JWK file")
+                       help="PEM/DER public key, X.509 certificate, PKCS#12 (.pfx) or JWK file; '-' reads stdin")
     group.add_argument("--cert-publickey", metavar="PEM", help="public key or certificate PEM text")
     group.add_argument("--jwks-file", metavar="FILE", help="JWK set; the token's kid picks the key")
+    group.add_argument("--passphrase-file", metavar="FILE",
+                       help="passphrase of a PKCS#12 (.pfx) verification key (else $QS_JWT_PRIVATE_KEY_PASSPHRASE)")
 
 
 def _claim_help() -> str:
@@ -163,7 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_Formatter,
         allow_abbrev=False,
     )
-    parser.add_argument("-V", "--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("-V", "--version", action=_VersionAction, nargs=0,
+                        help="show the version, and those of Python, cryptography and PyJWT, and exit")
+    parser.add_argument("--loglevel", dest="loglevel_global", default=None, choices=list(LOG_LEVELS),
+                        metavar="LEVEL", help="messages on stderr: error, warn, info (default), verbose or debug; "
+                        "also accepted after the command")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     def command(name: str, help_text: str, description: str, example: str) -> argparse.ArgumentParser:
@@ -255,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--expected-issuer", metavar="ISS", help="the iss the token must carry")
     g.add_argument("--algorithms", default="RS256,RS384,RS512", metavar="LIST",
                    help="accepted algorithms, comma-separated (default: RS256,RS384,RS512)")
-    g.add_argument("--leeway", type=_positive_float, default=0.0, metavar="SECONDS",
+    g.add_argument("--leeway", type=_leeway, default=0.0, metavar="SECONDS",
                    help="clock skew tolerated for exp, nbf and iat (default 0, at most 86400)")
     g = de.add_argument_group("output")
     g.add_argument("--output", choices=["text", "json"], default=None,
@@ -282,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--userid-claim", metavar="NAME", help="qseow: JWT attribute for user ID (default userId)")
     g.add_argument("--userdir-claim", metavar="NAME",
                    help="qseow: JWT attribute for user directory (default userDirectory)")
-    g.add_argument("--leeway", type=_positive_float, default=0.0, metavar="SECONDS",
+    g.add_argument("--leeway", type=_leeway, default=0.0, metavar="SECONDS",
                    help="clock skew tolerated for exp, nbf and iat (default 0, at most 86400)")
     g = ch.add_argument_group("output")
     g.add_argument("--output", choices=["text", "json"], default="text",
@@ -354,32 +401,61 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args, extras = parser.parse_known_args(args_list)
         if extras:
-            command = " ".join(c for c in (getattr(args, "command", None), getattr(args, "cert_command", None)) if c)
-            where = f"{PROG} {command}" if command else PROG
-            # name the unknown options, never their values: a mistyped --cert-privatekey carries a key
-            names = [e.split("=", 1)[0] for e in extras if _OPTION_NAME.fullmatch(e.split("=", 1)[0])]
-            values = len(extras) - len(names)
-            what = ", ".join(names) + (" and " if names and values else "") + (
-                f"{values} value(s) without an option" if values else "")
-            raise UsageError(f"unrecognized arguments: {what} (see '{where} --help')")
+            raise UsageError(_unknown_arguments(parser, args, extras))
     except UsageError as exc:
         _print_error(f"{PROG}: error: {exc}")
-        return EXIT_USAGE
+        return ExitCode.USAGE
     except SystemExit as exc:  # --help and --version
         return int(exc.code or 0)
+    args.loglevel = getattr(args, "loglevel", None) or args.loglevel_global or "info"
     if args.command is None:
         parser.print_help(sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     if args.command == "cert" and args.cert_command is None:
         _print_error(f"{PROG} cert: error: choose a subcommand: create, show, jwks or check "
                      "(see 'qs-jwt cert --help')")
-        return EXIT_USAGE
+        return ExitCode.USAGE
     from ._run import run
 
     return run(args)
 
 
 _OPTION_NAME = re.compile(r"--?[A-Za-z][A-Za-z0-9-]*")
+
+
+def _unknown_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace, extras: list[str]) -> str:
+    """Name the unknown options (with the closest known one), never their values: a mistyped
+    --cert-privatekey carries a key."""
+    command = [c for c in (getattr(args, "command", None), getattr(args, "cert_command", None)) if c]
+    where = " ".join([PROG, *command])
+    known = _option_strings(parser, command)
+    names = []
+    for extra in extras:
+        name = extra.split("=", 1)[0]
+        if _OPTION_NAME.fullmatch(name):
+            names.append(name + _closest(name, known))
+    values = len(extras) - len(names)
+    what = ", ".join(names) + (" and " if names and values else "") + (
+        f"{values} value(s) without an option" if values else "")
+    return f"unrecognized arguments: {what} (see '{where} --help')"
+
+
+def _option_strings(parser: argparse.ArgumentParser, command: list[str]) -> list[str]:
+    current = parser
+    for name in command:
+        for action in current._actions:
+            if isinstance(action, argparse._SubParsersAction) and name in action.choices:
+                current = action.choices[name]
+                break
+    return [flag for action in current._actions for flag in action.option_strings if flag.startswith("--")]
+
+
+def _closest(name: str, known: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.7)
+    return f" (did you mean {close[0]}?)" if close else ""
+
 
 #: options whose value may start with '-' ("--expires -5m" is refused by the library with a clear message,
 #: rather than by argparse as a missing value)
@@ -401,10 +477,10 @@ def _join_negative_values(argv: list[str]) -> list[str]:
 
 
 def _print_error(line: str) -> None:
-    from ._run import redact, safe_text
+    from ._run import clean_message
 
     try:
-        sys.stderr.write(safe_text(redact(line)) + "\n")
+        sys.stderr.write(clean_message(line) + "\n")
         sys.stderr.flush()
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):
         pass

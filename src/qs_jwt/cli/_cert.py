@@ -5,63 +5,51 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from ..errors import KeyLoadError
-from ..keys import _a
-from . import EXIT_OK, EXIT_VERIFY, UsageError
-from ._io import ENV_PASSPHRASE, emit, read_passphrase, to_json
+from ..errors import KeyLoadError, OutputExistsError
+from ._common import ENV_PASSPHRASE, ExitCode, UsageError, article
+from ._io import emit, read_input, read_passphrase, to_json
 from ._run import Log, safe_text
 
 if TYPE_CHECKING:
     from ..certs import KeyFiles, KeyInfo
 
+PASSPHRASE_FLAG = "--passphrase-file"
+
 
 def create(args: argparse.Namespace, log: Log) -> int:
-    from ..certs import create_key_files, validate_days
+    from ..certs import create_key_files
 
     if args.cert_create_expires_days is None:
         raise UsageError("--cert-create-expires-days (or --days) is required: the certificate's validity in days")
-    days = validate_days(args.cert_create_expires_days)
     passphrase = None
     if args.passphrase_file is not None:
-        passphrase = read_passphrase(args.passphrase_file, log)
-    from ..certs import validate_common_name
-
-    validate_common_name(args.cert_create_cn)
-    check_new_files(args.cert_file_prefix, args.force, hint=(
-        "--force replaces them; then the certificate configured in Qlik must be replaced too"))
+        passphrase = read_passphrase(PASSPHRASE_FLAG, args.passphrase_file, log)
     log.info(f"creating a {args.cert_create_key_size}-bit RSA key pair and certificate ...")
-    files = create_key_files(
-        args.cert_file_prefix,
-        days=days,
-        key_size=args.cert_create_key_size,
-        common_name=args.cert_create_cn,
-        passphrase=passphrase,
-        force=args.force,
-    )
+    try:
+        files = create_key_files(
+            args.cert_file_prefix,
+            days=args.cert_create_expires_days,
+            key_size=args.cert_create_key_size,
+            common_name=args.cert_create_cn,
+            passphrase=passphrase,
+            force=args.force,
+        )
+    except OutputExistsError as exc:
+        raise OutputExistsError(exc.paths, hint="--force replaces them; then the certificate configured in Qlik "
+                                                "must be replaced too") from None
     summary = created_summary(files, args.cert_create_cn)
+    written = ", ".join((files.private_key_path, files.public_key_path, files.certificate_path))
     if args.output == "json":
-        emit(to_json(summary))
+        emit(to_json(summary), written=written)
     else:
         log_created(summary, log)
-    return EXIT_OK
-
-
-def check_new_files(prefix: str, force: bool, *, hint: str) -> None:
-    """Refuse before any key is generated when an output exists (and --force is absent)."""
-    from .._files import check_outputs
-    from ..certs import key_file_paths
-    from ..errors import OutputExistsError
-
-    try:
-        check_outputs(list(key_file_paths(prefix)), force=force)
-    except OutputExistsError as exc:
-        raise OutputExistsError(exc.paths, hint=hint) from None
+    return ExitCode.OK
 
 
 def _with_passphrase_hint(exc: KeyLoadError) -> KeyLoadError:
     if exc.passphrase_required:
-        return KeyLoadError(f"{exc.reason}: give it with --passphrase-file FILE or ${ENV_PASSPHRASE}",
-                            source=exc.source)
+        return KeyLoadError(f"{exc.reason}: give it with {PASSPHRASE_FLAG} FILE or ${ENV_PASSPHRASE}",
+                            source=exc.source, code=exc.code)
     return exc
 
 
@@ -91,18 +79,18 @@ def log_created(summary: dict[str, object], log: Log) -> None:
     log.info(f"thumbprint:   {summary['thumbprint']} (usable as the key id)")
 
 
-def _read(path: str) -> bytes:
-    from ..keys import read_key_source
-
-    return read_key_source(path, what="key or certificate")
+def _read(args: argparse.Namespace) -> tuple[bytes, str]:
+    return read_input(f"cert {args.cert_command} FILE", args.file, what="key or certificate",
+                      alternative=", or '-' to read standard input")
 
 
 def _describe(args: argparse.Namespace, log: Log) -> KeyInfo:
     from ..certs import describe_key_material
 
-    passphrase = read_passphrase(args.passphrase_file, log)
+    passphrase = read_passphrase(PASSPHRASE_FLAG, args.passphrase_file, log)
+    data, source = _read(args)
     try:
-        return describe_key_material(_read(args.file), source=args.file, passphrase=passphrase)
+        return describe_key_material(data, source=source, passphrase=passphrase)
     except KeyLoadError as exc:
         raise _with_passphrase_hint(exc) from None
 
@@ -112,7 +100,7 @@ def show(args: argparse.Namespace, log: Log) -> int:
     data = info.to_dict()
     if args.output == "json":
         emit(to_json(data))
-        return EXIT_OK
+        return ExitCode.OK
     labels = (
         ("kind", "Kind"), ("keyType", "Key type"), ("keySize", "Key size"), ("publicExponent", "Exponent"),
         ("encrypted", "Encrypted"), ("subject", "Subject"), ("issuer", "Issuer"), ("serialNumber", "Serial"),
@@ -130,7 +118,7 @@ def show(args: argparse.Namespace, log: Log) -> int:
             value = "yes" if value else "no"
         lines.append(f"{label}: {safe_text(str(value))}")
     if info.key_type != "RSA":
-        lines.append(f"One-line PEM ({_a(info.key_type)} key: Qlik JWTs need RSA):")
+        lines.append(f"One-line PEM ({article(info.key_type)} key: Qlik JWTs need RSA):")
     elif info.certificate is not None:
         lines.append("One-line PEM (the certificate, for Qlik Cloud's identity provider):")
     else:
@@ -138,30 +126,36 @@ def show(args: argparse.Namespace, log: Log) -> int:
                      "e.g. the publickey.cer that cert create writes):")
     lines.append(data["pem"])
     emit("\n".join(lines))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def jwks(args: argparse.Namespace, log: Log) -> int:
-    from ..keys import MIN_RSA_BITS, public_jwk
+    """The public key(s) as a JWK set: read as ``decode`` reads a verification key, so what it refuses is
+    refused here too."""
+    from ..keys import load_verification_keys, public_jwk
 
-    info = _describe(args, log)
-    if info.public_key is None:
-        raise KeyLoadError(f"holds {_a(info.key_type)} key; only RSA keys can sign Qlik JWTs", source=args.file)
-    if info.key_size < MIN_RSA_BITS:
-        raise KeyLoadError(f"RSA key is {info.key_size} bits; at least {MIN_RSA_BITS} bits are required",
-                           source=args.file)
     if args.kid is not None and not args.kid.strip():
         raise UsageError("--kid must not be empty")
-    emit(to_json({"keys": [public_jwk(info.public_key, kid=args.kid, alg=args.alg)]}))
-    return EXIT_OK
+    passphrase = read_passphrase(PASSPHRASE_FLAG, args.passphrase_file, log)
+    data, source = _read(args)
+    try:
+        keys = load_verification_keys(data, source=source, passphrase=passphrase)
+    except KeyLoadError as exc:
+        raise _with_passphrase_hint(exc) from None
+    if args.kid is not None and len(keys) > 1:
+        raise UsageError(f"--kid names one key; the file holds {len(keys)}")
+    emit(to_json({"keys": [public_jwk(k.key, kid=args.kid if args.kid is not None else k.kid, alg=k.alg or args.alg)
+                           for k in keys]}))
+    return ExitCode.OK
 
 
 def check(args: argparse.Namespace, log: Log) -> int:
     from ..checks import check_key_material
 
-    passphrase = read_passphrase(args.passphrase_file, log)
+    passphrase = read_passphrase(PASSPHRASE_FLAG, args.passphrase_file, log)
+    data, source = _read(args)
     try:
-        report = check_key_material(_read(args.file), source=args.file, passphrase=passphrase,
+        report = check_key_material(data, source=source, passphrase=passphrase,
                                     path=args.file if args.file != "-" else None)
     except KeyLoadError as exc:
         raise _with_passphrase_hint(exc) from None
@@ -175,4 +169,4 @@ def check(args: argparse.Namespace, log: Log) -> int:
         lines.append("OK: the key passes every check" if report.ok and not report.findings else
                      f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)")
         emit("\n".join(lines))
-    return EXIT_OK if report.ok else EXIT_VERIFY
+    return ExitCode.OK if report.ok else ExitCode.VERIFY

@@ -1,4 +1,4 @@
-"""``create-qscloud`` and ``create-qseow``."""
+"""``create-qscloud`` and ``create-qseow``: one path, two ways to build the settings and the user."""
 
 from __future__ import annotations
 
@@ -6,23 +6,29 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from ..claims import parse_claim_assignment
-from ..errors import KeyLoadError
-from ..tokens import Signer, Token, qscloud_token_parts, qseow_token_parts
-from . import EXIT_OK, UsageError
-from ._io import (
-    ENV_PASSPHRASE,
-    ENV_PRIVATE_KEY,
-    emit,
-    private_key_input,
-    read_passphrase,
-    to_json,
-    warn_if_readable_by_others,
+from ..claims import (
+    QsCloudSettings,
+    QsCloudUser,
+    QseowSettings,
+    QseowUser,
+    parse_claim_assignment,
 )
+from ..errors import KeyLoadError
+from ..keys import load_private_key
+from ..tokens import Signer, Token, qscloud_token_parts, qseow_token_parts
+from ._common import ENV_PASSPHRASE, ENV_PRIVATE_KEY, ExitCode, UsageError
+from ._io import emit, private_key_input, read_passphrase, to_json, warn_if_readable_by_others
 from ._run import Log
 
-Parts = Callable[[], tuple[dict[str, Any], dict[str, Any]]]
-Validate = Callable[[], object]
+PASSPHRASE_FLAG = "--cert-privatekey-passphrase-file"
+#: --cert-create options and their defaults, warned about when given without --cert-create
+_CERT_CREATE_OPTIONS = (
+    ("--cert-create-expires-days", "cert_create_expires_days", None),
+    ("--cert-file-prefix", "cert_file_prefix", ""),
+    ("--cert-create-key-size", "cert_create_key_size", 4096),
+    ("--cert-create-cn", "cert_create_cn", "qs-jwt"),
+    ("--force", "force", False),
+)
 
 
 def _extra_claims(args: argparse.Namespace) -> dict[str, Any]:
@@ -30,141 +36,111 @@ def _extra_claims(args: argparse.Namespace) -> dict[str, Any]:
     for item in args.claim:
         name, value = parse_claim_assignment(item)
         if name in extra:
-            raise UsageError(f"--claim {name} is given more than once")
+            raise UsageError(f"--claim {name!r} is given more than once")
         extra[name] = value
     return extra
 
 
-def _signer(args: argparse.Namespace, log: Log, validate: Validate) -> Signer:
-    """The signer from a new key (--cert-create) or an existing one; all values validated first."""
-    from ..keys import load_private_key
+def _groups(args: argparse.Namespace, log: Log) -> list[str] | None:
+    for group in args.groups or ():
+        if "," in group:
+            log.warn("--groups: a comma does not separate groups; give them as separate values: "
+                     "--groups Sales Finance (quote a name with spaces)")
+            break
+    return args.groups  # type: ignore[no-any-return]
 
-    if args.cert_create == "true":
-        from ..certs import create_key_files, key_file_paths, validate_common_name, validate_days
 
-        if args.cert_create_expires_days is None:
-            raise UsageError("--cert-create needs --cert-create-expires-days (validity of the certificate in days)")
-        days = validate_days(args.cert_create_expires_days)
-        validate_common_name(args.cert_create_cn)
-        if args.cert_privatekey is not None or args.cert_privatekey_file is not None:
-            log.warn("--cert-create makes a new key; the given private key is not used")
-        validate()  # every claim value is checked before a key is generated or a file written
-        from ._cert import check_new_files, created_summary, log_created
+Parts = Callable[[], tuple[dict[str, Any], dict[str, Any]]]
 
-        prefix = args.cert_file_prefix
-        check_new_files(prefix, args.force, hint=(
-            f"to sign with the existing key, use --cert-privatekey-file {key_file_paths(prefix)[0]}; --force "
-            "replaces the key pair, and then the certificate configured in Qlik must be replaced too"))
-        # the passphrase option names the key's passphrase: a new key is written encrypted with it
-        passphrase = read_passphrase(args.cert_privatekey_passphrase_file, log, use_env=False)
-        log.info(f"creating a {args.cert_create_key_size}-bit RSA key pair and certificate ...")
-        files = create_key_files(prefix, days=days, key_size=args.cert_create_key_size,
+
+def _qscloud(args: argparse.Namespace, log: Log) -> tuple[Parts, tuple[str, ...]]:
+    extra = _extra_claims(args)
+    if "group" in extra:
+        log.warn("Qlik Cloud does not read a 'group' claim; use --groups, which sends the 'groups' array")
+    settings = QsCloudSettings(issuer=args.issuer, keyid=args.keyid, expires=args.expires, algorithm=args.algorithm,
+                               allow_long_lifetime=args.allow_long_lifetime)
+    user = QsCloudUser(sub=args.sub, name=args.username, email=args.useremail,
+                       email_verified=args.useremail_verified, groups=_groups(args, log), extra_claims=extra)
+    return (lambda: qscloud_token_parts(settings, user)), settings.warnings + user.warnings
+
+
+def _qseow(args: argparse.Namespace, log: Log) -> tuple[Parts, tuple[str, ...]]:
+    if args.groups and args.groups_claim is None:
+        log.verbose("groups go into the claim 'groups'; the Node qs-jwt used 'group': add --groups-claim group "
+                    "if the virtual proxy maps 'group'")
+    settings = QseowSettings(audience=args.audience, expires=args.expires, algorithm=args.algorithm,
+                             userid_claim=args.userid_claim, userdir_claim=args.userdir_claim,
+                             groups_claim=args.groups_claim or "groups")
+    user = QseowUser(user_id=args.userid, user_directory=args.userdir, name=args.username, email=args.useremail,
+                     groups=_groups(args, log), extra_claims=_extra_claims(args))
+    return (lambda: qseow_token_parts(settings, user)), settings.warnings + user.warnings
+
+
+def create(args: argparse.Namespace, log: Log) -> int:
+    """Both create commands: every value checked, then the key (made or loaded), then one signature."""
+    if args.minimal_output and args.output == "json":
+        raise UsageError("--minimal-output prints the bare token; it cannot be combined with --output json")
+    parts, warnings = (_qscloud if args.command == "create-qscloud" else _qseow)(args, log)
+    signer, written = _new_key_signer(args, log) if args.cert_create == "true" else (_signer(args, log), None)
+    header, payload = parts()
+    token = Token(signer.sign(header, payload), header, payload, warnings)
+    log.warnings(token.warnings)
+    log.debug(f"header: {to_json(header, indent=None)}")
+    log.debug(f"payload claims: {', '.join(payload)}")
+    emit(to_json(token.to_dict()) if args.output == "json" else token.token, written=written)
+    return ExitCode.OK
+
+
+def _new_key_signer(args: argparse.Namespace, log: Log) -> tuple[Signer, str]:
+    """--cert-create: a new key pair and certificate, written safely, and a signer for the new key."""
+    from ..certs import create_key_files, key_file_paths
+    from ..errors import OutputExistsError
+    from ._cert import created_summary, log_created
+
+    if args.cert_create_expires_days is None:
+        raise UsageError("--cert-create needs --cert-create-expires-days (validity of the certificate in days)")
+    if args.cert_privatekey is not None or args.cert_privatekey_file is not None:
+        log.warn("--cert-create makes a new key; the given private key is not used")
+    # the passphrase option names the key's passphrase: a new key is written encrypted with it
+    passphrase = read_passphrase(PASSPHRASE_FLAG, args.cert_privatekey_passphrase_file, log, use_env=False)
+    prefix = args.cert_file_prefix
+    log.info(f"creating a {args.cert_create_key_size}-bit RSA key pair and certificate ...")
+    try:
+        files = create_key_files(prefix, days=args.cert_create_expires_days, key_size=args.cert_create_key_size,
                                  common_name=args.cert_create_cn, passphrase=passphrase, force=args.force)
-        log_created(created_summary(files, args.cert_create_cn), log)
-        return Signer(files.private_key)
-    ignored = [flag for flag, given in (
-        ("--cert-create-expires-days", args.cert_create_expires_days is not None),
-        ("--cert-file-prefix", bool(args.cert_file_prefix)),
-        ("--cert-create-key-size", args.cert_create_key_size != 4096),
-        ("--cert-create-cn", args.cert_create_cn != "qs-jwt"),
-        ("--force", args.force),
-    ) if given]
+    except OutputExistsError as exc:
+        raise OutputExistsError(exc.paths, hint=(
+            f"to sign with the existing key, use --cert-privatekey-file {key_file_paths(prefix)[0]}; --force "
+            "replaces the key pair, and then the certificate configured in Qlik must be replaced too")) from None
+    log_created(created_summary(files, args.cert_create_cn), log)
+    written = ", ".join((files.private_key_path, files.public_key_path, files.certificate_path))
+    return Signer(files.private_key), written
+
+
+def _signer(args: argparse.Namespace, log: Log) -> Signer:
+    """A signer for the key the options or $QS_JWT_PRIVATE_KEY give."""
+    ignored = [flag for flag, name, default in _CERT_CREATE_OPTIONS if getattr(args, name) != default]
     if ignored:
         log.warn(f"{', '.join(ignored)} only {'applies' if len(ignored) == 1 else 'apply'} with --cert-create; "
                  "ignored")
-    validate()
     source = private_key_input(args, log)
     if source is None:
         raise UsageError(
             f"no signing key: give --cert-privatekey-file FILE, set ${ENV_PRIVATE_KEY}, or use --cert-create"
         )
     data, name = source
-    passphrase = read_passphrase(args.cert_privatekey_passphrase_file, log)
+    passphrase = read_passphrase(PASSPHRASE_FLAG, args.cert_privatekey_passphrase_file, log)
     try:
         key = load_private_key(data, passphrase=passphrase, source=name)
     except KeyLoadError as exc:
         if exc.passphrase_required:
-            raise KeyLoadError(f"{exc.reason}: give it with --cert-privatekey-passphrase-file FILE or "
-                               f"${ENV_PASSPHRASE}", source=exc.source) from None
+            raise KeyLoadError(f"{exc.reason}: give it with {PASSPHRASE_FLAG} FILE or ${ENV_PASSPHRASE}",
+                               source=exc.source, code=exc.code) from None
         raise
     if args.cert_privatekey is None and args.cert_privatekey_file not in (None, "-"):
         warn_if_readable_by_others(args.cert_privatekey_file, log)
-    if key.public_key().public_numbers().e != 65537:
-        log.warn(f"{name}: the RSA public exponent is {key.public_key().public_numbers().e}, not 65537; "
-                 "create a new key (qs-jwt cert create)")
+    exponent = key.public_key().public_numbers().e
+    if exponent != 65537:
+        log.warn(f"{name}: the RSA public exponent is {exponent}, not 65537; create a new key (qs-jwt cert create)")
     log.verbose(f"signing with the {key.key_size}-bit RSA key from {name}")
     return Signer(key)
-
-
-def _finish(args: argparse.Namespace, log: Log, signer: Signer, parts: Parts) -> int:
-    header, payload = parts()
-    token = Token(signer.sign(header, payload), header, payload)
-    log.debug(f"header: {to_json(header, indent=None)}")
-    log.debug(f"payload claims: {', '.join(payload)}")
-    if args.output == "json":
-        emit(to_json(token.to_dict()))
-    else:
-        emit(token.token)
-    return EXIT_OK
-
-
-def _check_output_options(args: argparse.Namespace) -> None:
-    if args.minimal_output and args.output == "json":
-        raise UsageError("--minimal-output prints the bare token; it cannot be combined with --output json")
-
-
-def create_qscloud(args: argparse.Namespace, log: Log) -> int:
-    _check_output_options(args)
-    extra = _extra_claims(args)
-    if "group" in extra:
-        log.warn("Qlik Cloud does not read a 'group' claim; use --groups, which sends the 'groups' array")
-
-    def parts() -> tuple[dict[str, Any], dict[str, Any]]:
-        return qscloud_token_parts(
-            issuer=args.issuer,
-            keyid=args.keyid,
-            expires=args.expires,
-            sub=args.sub,
-            email=args.useremail,
-            email_verified=args.useremail_verified,
-            name=args.username,
-            groups=args.groups,
-            extra_claims=extra,
-            algorithm=args.algorithm,
-            allow_long_lifetime=args.allow_long_lifetime,
-        )
-
-    import warnings
-
-    def validate() -> None:
-        with warnings.catch_warnings():  # warnings are shown once, when the token is made
-            warnings.simplefilter("ignore")
-            parts()
-
-    return _finish(args, log, _signer(args, log, validate), parts)
-
-
-def create_qseow(args: argparse.Namespace, log: Log) -> int:
-    _check_output_options(args)
-    extra = _extra_claims(args)
-    if args.groups and args.groups_claim is None:
-        log.info("groups go into the claim 'groups'; the Node qs-jwt used 'group': add --groups-claim group "
-                 "if the virtual proxy maps 'group'")
-
-    def parts() -> tuple[dict[str, Any], dict[str, Any]]:
-        return qseow_token_parts(
-            user_id=args.userid,
-            user_directory=args.userdir,
-            audience=args.audience,
-            expires=args.expires,
-            name=args.username,
-            email=args.useremail,
-            groups=args.groups,
-            userid_claim=args.userid_claim,
-            userdir_claim=args.userdir_claim,
-            groups_claim=args.groups_claim or "groups",
-            extra_claims=extra,
-            algorithm=args.algorithm,
-        )
-
-    return _finish(args, log, _signer(args, log, parts), parts)

@@ -6,10 +6,11 @@ import argparse
 import datetime as _dt
 from typing import Any
 
-from .._jws import RSA_ALGORITHMS
+from ..claims import RSA_ALGORITHMS
 from ..durations import format_duration
-from . import EXIT_OK, EXIT_VERIFY, UsageError
-from ._io import emit, read_token, to_json, verification_key
+from ..tokens import current_time
+from ._common import ExitCode, UsageError
+from ._io import emit, read_passphrase, read_token, to_json, verification_key
 from ._run import Log, safe_text
 
 
@@ -23,9 +24,18 @@ def _algorithms(text: str) -> list[str]:
 
 def _check_stdin_use(args: argparse.Namespace) -> None:
     token_from_stdin = args.jwt is None and (args.jwt_file in (None, "-"))
-    key_from_stdin = args.cert_publickey_file == "-" or args.jwks_file == "-"
-    if token_from_stdin and key_from_stdin:
-        raise UsageError("the token and the key cannot both come from standard input")
+    from_stdin = [flag for flag, value in (("--cert-publickey-file", args.cert_publickey_file),
+                                          ("--jwks-file", args.jwks_file),
+                                          ("--passphrase-file", args.passphrase_file)) if value == "-"]
+    if token_from_stdin:
+        from_stdin.append("the token")
+    if len(from_stdin) > 1:
+        raise UsageError(f"only one input can come from standard input ({', '.join(from_stdin)})")
+
+
+def _key(args: argparse.Namespace, log: Log) -> tuple[Any, str] | None:
+    passphrase = read_passphrase("--passphrase-file", args.passphrase_file, log)
+    return verification_key(args, log, passphrase=passphrase)
 
 
 def _time_line(name: str, value: Any, now: float) -> str:
@@ -46,16 +56,15 @@ def _time_line(name: str, value: Any, now: float) -> str:
 
 
 def decode(args: argparse.Namespace, log: Log) -> int:
-    from .. import _clock
     from ..tokens import inspect_token
 
     _check_stdin_use(args)
     if args.minimal_output and args.output == "text":
         raise UsageError("--minimal-output prints JSON; it cannot be combined with --output text")
     algorithms = _algorithms(args.algorithms)
+    key = _key(args, log)
     token = read_token(args)
-    key = verification_key(args, log)
-    now = _clock.now()
+    now = current_time()
     result = inspect_token(
         token,
         key=key[0] if key else None,
@@ -106,14 +115,13 @@ def decode(args: argparse.Namespace, log: Log) -> int:
     if verified and not result.ok:
         # without a key only the expectations the user asked for decide the exit code
         if key is None and result.audience is not False and result.issuer is not False:
-            return EXIT_OK
+            return ExitCode.OK
         log.error("verification failed: " + safe_text("; ".join(result.errors)))
-        return EXIT_VERIFY
-    return EXIT_OK
+        return ExitCode.VERIFY
+    return ExitCode.OK
 
 
 def check(args: argparse.Namespace, log: Log) -> int:
-    from .. import _clock
     from ..checks import check_qscloud, check_qseow
 
     _check_stdin_use(args)
@@ -125,9 +133,9 @@ def check(args: argparse.Namespace, log: Log) -> int:
     if misplaced:
         other = "qseow" if args.target == "qscloud" else "qscloud"
         raise UsageError(f"{', '.join(misplaced)} applies to --target {other}, not {args.target}")
+    key = _key(args, log)
     token = read_token(args)
-    key = verification_key(args, log)
-    now = _clock.now()
+    now = current_time()
     if args.target == "qscloud":
         report = check_qscloud(token, issuer=args.issuer, keyid=args.keyid, key=key[0] if key else None,
                                leeway=args.leeway, now=now)
@@ -157,4 +165,4 @@ def check(args: argparse.Namespace, log: Log) -> int:
         if key is None:
             lines.append("(signature not checked: no key given)")
         emit("\n".join(lines))
-    return EXIT_VERIFY if failed else EXIT_OK
+    return ExitCode.VERIFY if failed else ExitCode.OK

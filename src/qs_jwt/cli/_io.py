@@ -1,4 +1,9 @@
-"""Inputs and outputs shared by the commands: key sources, passphrases, tokens, safe printing."""
+"""Inputs and outputs shared by the commands: files and standard input, key sources, passphrases,
+tokens, and the one place that writes results to stdout.
+
+The library reads no standard input and no environment variable: this module does, and hands the
+library bytes. Messages name the option, and show a value only when it reads as a path.
+"""
 
 from __future__ import annotations
 
@@ -8,25 +13,38 @@ import os
 import sys
 from typing import Any
 
-from .._jws import MAX_TOKEN_LENGTH, clean_token_text
-from ..errors import KeyLoadError, QsJwtError, TokenFormatError
-from . import UsageError
+from ..errors import KEY_NOT_FOUND, KeyLoadError, QsJwtError, TokenFormatError
+from ..redact import secret_kind
+from ..tokens import MAX_TOKEN_LENGTH, normalize_token_text
+from ._common import ENV_PASSPHRASE, ENV_PRIVATE_KEY, UsageError
 from ._run import Log, safe_text
 
-ENV_PRIVATE_KEY = "QS_JWT_PRIVATE_KEY"
-ENV_PASSPHRASE = "QS_JWT_PRIVATE_KEY_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
 MAX_PASSPHRASE_BYTES = 64 * 1024
+#: largest key, certificate or JWKS read from a file or standard input
+MAX_INPUT_BYTES = 1024 * 1024
 
 
-def emit(text: str) -> None:
-    """Write the result to stdout (the only thing that ever goes there)."""
+class OutputError(QsJwtError):
+    """The result could not be written to standard output."""
+
+
+def emit(text: str, *, written: str | None = None) -> None:
+    """Write the result to stdout (the only thing that ever goes there).
+
+    ``written`` names files this run already wrote, for the message when the result cannot be printed.
+    """
+    after = f" (the files were written: {written})" if written else ""
+    stream = sys.stdout
+    if stream is None:
+        raise OutputError(f"cannot write the output: standard output is closed{after}")
     try:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
-        sys.stdout.flush()
+        stream.write(text if text.endswith("\n") else text + "\n")
+        stream.flush()
     except BrokenPipeError:
         raise
-    except OSError as exc:
-        raise QsJwtError(f"cannot write the output: {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "standard output is closed"
+        raise OutputError(f"cannot write the output: {reason}{after}") from None
 
 
 def to_json(value: Any, *, indent: int | None = 2) -> str:
@@ -35,32 +53,84 @@ def to_json(value: Any, *, indent: int | None = 2) -> str:
                      multiline=True)
 
 
-def read_passphrase(path: str | None, log: Log, *, use_env: bool = True) -> str | None:
-    """The passphrase from ``path`` (one trailing newline dropped) or, with ``use_env``,
-    $QS_JWT_PRIVATE_KEY_PASSPHRASE."""
+def shown_path(path: str) -> str:
+    """A path for a message (escaped), or a placeholder when the value is not shaped like a path."""
+    return safe_text(path) if secret_kind(path) is None and "\n" not in path else "(the value)"
+
+
+def _missing(flag: str, value: str, *, secret_option: bool, alternative: str) -> QsJwtError:
+    if secret_option:
+        return KeyLoadError(f"{flag}: no such file (the value is not shown: it may be the secret itself; give the "
+                            "path of a file that holds it)", code=KEY_NOT_FOUND)
+    kind = secret_kind(value)
+    if kind is not None or "\n" in value:
+        what = f"looks like {kind}" if kind else "is not a file name"
+        return KeyLoadError(f"{flag}: no such file (the value {what}: give a path{alternative})", code=KEY_NOT_FOUND)
+    return KeyLoadError(f"{flag}: {safe_text(value)}: no such file", code=KEY_NOT_FOUND)
+
+
+def read_stdin(what: str, limit: int = MAX_INPUT_BYTES) -> bytes:
+    """Read standard input (at most ``limit`` bytes); refuse a terminal or a closed stream."""
+    stream = sys.stdin
+    if stream is None or _is_terminal(stream):
+        raise UsageError(f"standard input is {'closed' if stream is None else 'a terminal'}: pipe the {what} into "
+                         "it, or give a file")
+    try:
+        data: bytes = stream.buffer.read(limit + 1)
+    except (OSError, ValueError, AttributeError) as exc:
+        raise QsJwtError(f"cannot read the {what} from standard input ({type(exc).__name__})") from None
+    if len(data) > limit:
+        raise QsJwtError(f"standard input holds more than {limit // 1024} KiB; not a {what}")
+    return data
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (ValueError, AttributeError):
+        return False
+
+
+def read_input(flag: str, value: str, *, what: str, secret_option: bool = False,
+               alternative: str = "") -> tuple[bytes, str]:
+    """The bytes of a key, certificate or JWKS given by ``flag`` (a path, or ``-`` for standard input),
+    and a name for messages.
+
+    :param alternative: the rest of the hint for a value that is not a path (", or set $X").
+    """
+    from ..keys import read_key_source
+
+    if value == "-":
+        data = read_stdin(what)
+        if not data.strip():
+            raise KeyLoadError(f"{flag}: standard input is empty")
+        return data, "<stdin>"
+    _require_file(flag, value, secret_option=secret_option, alternative=alternative)
+    return read_key_source(value, what=what), shown_path(value)
+
+
+def _require_file(flag: str, value: str, *, secret_option: bool, alternative: str) -> None:
+    try:
+        exists = os.path.lexists(value)
+    except (ValueError, TypeError):  # NUL characters
+        exists = False
+    if not exists:
+        raise _missing(flag, value, secret_option=secret_option, alternative=alternative)
+
+
+def read_passphrase(flag: str, path: str | None, log: Log, *, use_env: bool = True) -> str | None:
+    """The passphrase from the file ``path`` given by ``flag`` (one trailing newline dropped) or, with
+    ``use_env``, $QS_JWT_PRIVATE_KEY_PASSPHRASE. The path is never shown: it may be the passphrase."""
     if path is not None:
-        try:
-            with open(path, "rb") as fh:
-                raw = fh.read(MAX_PASSPHRASE_BYTES + 1)
-        except FileNotFoundError:
-            raise KeyLoadError("passphrase file not found", source=path) from None
-        except IsADirectoryError:
-            raise KeyLoadError("is a directory, not a passphrase file", source=path) from None
-        except OSError as exc:
-            raise KeyLoadError(f"cannot read passphrase file ({exc.strerror or exc})", source=path) from None
-        if len(raw) > MAX_PASSPHRASE_BYTES:
-            raise KeyLoadError("passphrase file is too large", source=path)
+        raw = _read_passphrase_file(flag, path)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise KeyLoadError("passphrase file is not UTF-8 text", source=path) from None
-        if text.endswith("\r\n"):
-            text = text[:-2]
-        elif text.endswith("\n"):
-            text = text[:-1]
+            raise KeyLoadError(f"{flag}: the passphrase file is not UTF-8 text") from None
+        text = text.removesuffix("\n").removesuffix("\r") if text.endswith("\n") else text
         if not text:
-            raise KeyLoadError("passphrase file is empty", source=path)
-        log.verbose(f"passphrase read from {path}")
+            raise KeyLoadError(f"{flag}: the passphrase file is empty")
+        log.verbose(f"passphrase read from the file given by {flag}")
         return text
     value = os.environ.get(ENV_PASSPHRASE) if use_env else None
     if value:
@@ -69,14 +139,28 @@ def read_passphrase(path: str | None, log: Log, *, use_env: bool = True) -> str 
     return None
 
 
+def _read_passphrase_file(flag: str, path: str) -> bytes:
+    if path == "-":
+        return read_stdin("passphrase", MAX_PASSPHRASE_BYTES)
+    _require_file(flag, path, secret_option=True, alternative="")
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_PASSPHRASE_BYTES + 1)
+    except IsADirectoryError:
+        raise KeyLoadError(f"{flag}: is a directory, not a passphrase file") from None
+    except OSError as exc:
+        raise KeyLoadError(f"{flag}: cannot read the passphrase file ({exc.strerror or type(exc).__name__})") from None
+    if len(raw) > MAX_PASSPHRASE_BYTES:
+        raise KeyLoadError(f"{flag}: the passphrase file is too large")
+    return raw
+
+
 def private_key_input(args: argparse.Namespace, log: Log) -> tuple[bytes, str] | None:
     """The private key bytes and a name for messages, from the options or the environment."""
-    from ..keys import read_key_source
-
     if args.cert_privatekey is not None:
-        if "-----BEGIN" not in args.cert_privatekey and os.path.isfile(args.cert_privatekey):
-            raise UsageError(f"--cert-privatekey takes the PEM text itself; for a file use --cert-privatekey-file "
-                             f"{args.cert_privatekey}")
+        if "-----BEGIN" not in args.cert_privatekey and _is_file(args.cert_privatekey):
+            raise UsageError("--cert-privatekey takes the PEM text itself; for a file use --cert-privatekey-file "
+                             f"{shown_path(args.cert_privatekey)}")
         if args.cert_privatekey_file is not None:
             log.warn("both --cert-privatekey and --cert-privatekey-file given; using --cert-privatekey")
         log.warn("--cert-privatekey puts the key in the process list and shell history; prefer "
@@ -84,8 +168,8 @@ def private_key_input(args: argparse.Namespace, log: Log) -> tuple[bytes, str] |
         text = args.cert_privatekey.replace("\\n", "\n")
         return text.encode("utf-8", "surrogateescape"), "--cert-privatekey"
     if args.cert_privatekey_file is not None:
-        path = args.cert_privatekey_file
-        return read_key_source(path, what="private key"), "<stdin>" if path == "-" else path
+        return read_input("--cert-privatekey-file", args.cert_privatekey_file, what="private key",
+                          alternative=f", or set ${ENV_PRIVATE_KEY}")
     env_key = os.environ.get(ENV_PRIVATE_KEY)
     if env_key:
         log.verbose(f"private key taken from ${ENV_PRIVATE_KEY}")
@@ -93,14 +177,20 @@ def private_key_input(args: argparse.Namespace, log: Log) -> tuple[bytes, str] |
     return None
 
 
-def warn_if_readable_by_others(path: str, log: Log) -> None:
-    """Warn, as ssh does, about a private key file that group or others can read."""
+def _is_file(value: str) -> bool:
     try:
-        mode = os.stat(path).st_mode & 0o777
-    except OSError:
-        return
-    if mode & 0o077:
-        log.warn(f"{path} is readable by group or others (mode {mode:04o}); run chmod 600 {path}")
+        return os.path.isfile(value)
+    except (ValueError, TypeError):
+        return False
+
+
+def warn_if_readable_by_others(path: str, log: Log) -> None:
+    """Warn, as ssh does, about a private key file that group or others can read (POSIX modes only)."""
+    from ..keys import private_key_file_problem
+
+    problem = private_key_file_problem(path)
+    if problem:
+        log.warn(f"{shown_path(path)}: {problem}")
 
 
 def read_token(args: argparse.Namespace) -> str:
@@ -108,26 +198,25 @@ def read_token(args: argparse.Namespace) -> str:
     if args.jwt is not None and args.jwt_file is not None:
         raise UsageError("give either --jwt or --jwt-file, not both")
     if args.jwt is not None:
-        return clean_token_text(args.jwt)
+        return normalize_token_text(args.jwt)
+    limit = MAX_TOKEN_LENGTH * 2
     if args.jwt_file is not None and args.jwt_file != "-":
         path = args.jwt_file
+        _require_file("--jwt-file", path, secret_option=False,
+                      alternative=", or give the token with --jwt or on standard input")
         if os.path.isdir(path):
-            raise TokenFormatError(f"{path}: is a directory, not a token file")
+            raise TokenFormatError(f"--jwt-file: {shown_path(path)} is a directory, not a token file")
         try:
             with open(path, "rb") as fh:
-                raw = fh.read(MAX_TOKEN_LENGTH * 2)
-        except FileNotFoundError:
-            raise TokenFormatError(f"{path}: token file not found") from None
+                raw = fh.read(limit)
         except OSError as exc:
-            raise TokenFormatError(f"{path}: cannot read token file ({exc.strerror or exc})") from None
-        source = path
+            raise TokenFormatError(f"--jwt-file: cannot read {shown_path(path)} "
+                                   f"({exc.strerror or type(exc).__name__})") from None
+        source = shown_path(path)
     else:
-        if args.jwt_file is None and _stdin_is_terminal():
+        if args.jwt_file is None and (sys.stdin is None or _is_terminal(sys.stdin)):
             raise UsageError("no token: give --jwt or --jwt-file, or pipe the token into standard input")
-        try:
-            raw = sys.stdin.buffer.read(MAX_TOKEN_LENGTH * 2)
-        except (OSError, ValueError, AttributeError) as exc:
-            raise TokenFormatError(f"cannot read the token from standard input ({exc})") from None
+        raw = read_stdin("token", limit)
         source = "standard input"
     if len(raw) > MAX_TOKEN_LENGTH + 1024:
         raise TokenFormatError(f"{source} holds more than {MAX_TOKEN_LENGTH} characters; not a single token")
@@ -135,29 +224,22 @@ def read_token(args: argparse.Namespace) -> str:
         text = raw.decode("utf-8-sig")  # a byte-order mark, as some Windows editors write, is dropped
     except UnicodeDecodeError:
         raise TokenFormatError(f"the token in {source} is not UTF-8 text") from None
-    text = clean_token_text(text)
+    text = normalize_token_text(text)
     if any(ch.isspace() for ch in text):
         raise TokenFormatError(f"{source} holds more than one line or word; give one token")
     return text
 
 
-def _stdin_is_terminal() -> bool:
-    try:
-        return sys.stdin is None or sys.stdin.isatty()
-    except (ValueError, AttributeError):
-        return True
-
-
-def verification_key(args: argparse.Namespace, log: Log) -> tuple[Any, str] | None:
-    """The verification key (public key, certificate, JWK or JWKS) and a name, or None."""
-    from ..keys import load_jwks, load_public_key, read_key_source
+def verification_key(args: argparse.Namespace, log: Log, *, passphrase: str | None = None) -> tuple[Any, str] | None:
+    """The verification key (public key, certificate, PKCS#12, JWK or JWKS) and a name, or None."""
+    from ..keys import load_jwks, load_verification_keys
 
     given = [name for name in ("cert_publickey_file", "cert_publickey", "jwks_file") if getattr(args, name)]
     if args.jwks_file and len(given) > 1:
         raise UsageError("--jwks-file cannot be combined with --cert-publickey or --cert-publickey-file")
     if args.jwks_file:
-        data = read_key_source(args.jwks_file, what="JWKS")
-        return load_jwks(data, source=args.jwks_file), args.jwks_file
+        data, source = read_input("--jwks-file", args.jwks_file, what="JWKS")
+        return load_jwks(data, source=source), source
     if args.cert_publickey is not None:
         if args.cert_publickey_file:
             log.warn("both --cert-publickey and --cert-publickey-file given; using --cert-publickey")
@@ -165,10 +247,10 @@ def verification_key(args: argparse.Namespace, log: Log) -> tuple[Any, str] | No
             log.warn("--cert-publickey was given a private key: it is visible in the process list; give the "
                      "certificate or public key instead")
         text = args.cert_publickey.replace("\\n", "\n")
-        return load_public_key(text.encode("utf-8", "surrogateescape"), source="--cert-publickey"), \
-            "--cert-publickey"
+        keys = load_verification_keys(text.encode("utf-8", "surrogateescape"), source="--cert-publickey")
+        return keys, "--cert-publickey"
     if args.cert_publickey_file:
-        data = read_key_source(args.cert_publickey_file, what="public key")
-        source = "<stdin>" if args.cert_publickey_file == "-" else args.cert_publickey_file
-        return load_public_key(data, source=source), source
+        data, source = read_input("--cert-publickey-file", args.cert_publickey_file, what="public key",
+                                  alternative=", or give the PEM text with --cert-publickey")
+        return load_verification_keys(data, source=source, passphrase=passphrase), source
     return None

@@ -1,25 +1,21 @@
-"""Run a parsed command: logging to stderr, library warnings, and exceptions mapped to exit codes."""
+"""Run a parsed command: messages on stderr, and the library's exceptions mapped to exit codes."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import unicodedata
-import warnings
 from collections.abc import Callable
 from typing import Any
 
 from ..errors import InvalidValueError, QlikApiError, QsJwtError, VerificationError
-from . import EXIT_API
-from . import EXIT_ERROR, EXIT_USAGE, EXIT_VERIFY, LOG_LEVELS, PROG, UsageError
+from ..redact import redact
+from ._common import LOG_LEVELS, PROG, ExitCode, UsageError, flag_for
 
 #: character categories that can drive a terminal or forge a line: controls, format (bidi overrides),
 #: surrogates, private use, unassigned, and the line and paragraph separators
 _UNSAFE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
-_TOKENS = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
-_PEM = re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(-----END [A-Z0-9 ]+-----|$)", re.S)
 
 
 def _escape_char(ch: str) -> str:
@@ -43,25 +39,25 @@ def safe_text(text: str, *, multiline: bool = False) -> str:
     return "".join(ch if ch in keep or unicodedata.category(ch) not in _UNSAFE else _escape_char(ch) for ch in text)
 
 
-def redact(text: str) -> str:
-    """Remove anything that looks like a token or a PEM block (for messages that quote the command line)."""
-    return _PEM.sub("<PEM redacted>", _TOKENS.sub("<token redacted>", text))
+def clean_message(text: str) -> str:
+    """A message line as it may reach the terminal: secrets redacted, unsafe characters escaped."""
+    return safe_text(redact(text))
 
 
 class Log:
-    """Messages on stderr, filtered by level. Never give it secrets."""
+    """Messages on stderr, filtered by level. Errors and warnings are redacted as a last line of defence."""
 
     def __init__(self, level: str = "info", stream: Any = None) -> None:
         self.level = LOG_LEVELS.get(level, 2)
         self.stream = stream if stream is not None else sys.stderr
 
-    def _write(self, threshold: int, label: str, message: str) -> None:
+    def _write(self, threshold: int, label: str, message: str, *, redacted: bool = True) -> None:
         if self.level >= threshold:
-            text = f"{PROG}: {label}{safe_text(message)}\n"
+            text = f"{PROG}: {label}{clean_message(message) if redacted else safe_text(message)}\n"
             try:
                 self.stream.write(text)
                 self.stream.flush()
-            except (OSError, ValueError):
+            except (OSError, ValueError, AttributeError):
                 pass
 
     def error(self, message: str) -> None:
@@ -71,13 +67,17 @@ class Log:
         self._write(1, "warning: ", message)
 
     def info(self, message: str) -> None:
-        self._write(2, "", message)
+        self._write(2, "", message, redacted=False)
 
     def verbose(self, message: str) -> None:
-        self._write(3, "", message)
+        self._write(3, "", message, redacted=False)
 
     def debug(self, message: str) -> None:
         self._write(4, "debug: ", message)
+
+    def warnings(self, warnings: tuple[str, ...] | list[str]) -> None:
+        for warning in warnings:
+            self.warn(warning)
 
     @property
     def debugging(self) -> bool:
@@ -88,7 +88,7 @@ def _command(args: argparse.Namespace) -> Callable[[argparse.Namespace, Log], in
     if args.command in ("create-qscloud", "create-qseow"):
         from . import _create
 
-        return _create.create_qscloud if args.command == "create-qscloud" else _create.create_qseow
+        return _create.create
     if args.command in ("decode", "check"):
         from . import _inspect
 
@@ -98,44 +98,49 @@ def _command(args: argparse.Namespace) -> Callable[[argparse.Namespace, Log], in
     return {"create": _cert.create, "show": _cert.show, "jwks": _cert.jwks, "check": _cert.check}[args.cert_command]
 
 
+def exit_code_for(exc: QsJwtError) -> ExitCode:
+    """The exit code of a library error: the one table of the command line."""
+    if isinstance(exc, InvalidValueError):
+        return ExitCode.USAGE
+    if isinstance(exc, VerificationError):
+        return ExitCode.VERIFY
+    if isinstance(exc, QlikApiError):
+        return ExitCode.API
+    return ExitCode.ERROR
+
+
+def message_for(exc: QsJwtError, command: str | None) -> str:
+    """A library error in the command line's words: parameters named as this command's options."""
+    if isinstance(exc, InvalidValueError):
+        return exc.render(lambda param: flag_for(param, command))
+    return str(exc)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the command in ``args``; return its exit code. Expected failures print one line, no traceback."""
     log = Log(args.loglevel)
+    try:
+        return _command(args)(args, log)
+    except UsageError as exc:
+        log.error(str(exc))
+        return ExitCode.USAGE
+    except QsJwtError as exc:
+        log.error(message_for(exc, args.command))
+        return exit_code_for(exc)
+    except BrokenPipeError:
+        _silence_stdout()
+        return ExitCode.ERROR
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return ExitCode.INTERRUPTED
+    except Exception as exc:  # a bug: say so in one line; the traceback only at debug level
+        if log.debugging:
+            import traceback
 
-    def show_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
-        log.warn(str(message))
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("always", UserWarning)
-        warnings.showwarning = show_warning
-        try:
-            return _command(args)(args, log)
-        except UsageError as exc:
-            log.error(str(exc))
-            return EXIT_USAGE
-        except InvalidValueError as exc:
-            log.error(str(exc))
-            return EXIT_USAGE
-        except VerificationError as exc:
-            log.error(str(exc))
-            return EXIT_VERIFY
-        except QsJwtError as exc:
-            log.error(str(exc))
-            return EXIT_API if isinstance(exc, QlikApiError) else EXIT_ERROR
-        except BrokenPipeError:
-            _silence_stdout()
-            return EXIT_ERROR
-        except KeyboardInterrupt:
-            log.error("interrupted")
-            return 130
-        except Exception as exc:  # a bug: say so in one line; the traceback only at debug level
-            if log.debugging:
-                import traceback
-
-                traceback.print_exc(file=sys.stderr)
-            log.error(f"internal error ({type(exc).__name__}); run with --loglevel debug for details "
-                      "and report it")
-            return EXIT_ERROR
+            log.debug(traceback.format_exc())
+        log.error(f"internal error ({type(exc).__name__}); run with --loglevel debug for details "
+                  "and report it")
+        return ExitCode.ERROR
 
 
 def _silence_stdout() -> None:
