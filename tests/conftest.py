@@ -1,4 +1,11 @@
-"""Shared fixtures: test keys, a fixed clock, the CLI runner, and the shared reference folder."""
+"""Shared fixtures: test keys, a fixed clock, the CLI runner, and the shared reference folder.
+
+Tests that need ``../shared`` (beside the checkout, or ``$QS_JWT_SHARED_DIR``) take the ``shared_dir`` or
+``wycheproof_dir`` fixture, or call :func:`require_shared`: when the folder is absent they are skipped with a
+reason, except under ``CI=true``, where they fail, so that a CI run never passes without them.
+
+Tests marked ``slow`` (building and installing the sdist) run only with ``--run-slow``; ``.ci/run`` runs them.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from hypothesis import settings
@@ -79,11 +87,56 @@ def public_key(private_key):  # type: ignore[no-untyped-def]
     return private_key.public_key()
 
 
+def in_ci() -> bool:
+    """Whether this run is CI's (``CI=true``, as CI services set it): missing shared files then fail."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def shared_missing(message: str) -> NoReturn:
+    """Skip the running test because shared test data is missing, or fail it under ``CI=true``."""
+    if in_ci():
+        pytest.fail(f"{message}; CI=true, so missing shared test data is an error, not a skip", pytrace=False)
+    pytest.skip(message)
+
+
+def require_shared(path: Path, what: str = "shared test data") -> Path:
+    """``path`` (a file or folder in the shared folder) when it exists; else skip, or fail under ``CI=true``."""
+    if not path.exists():
+        shared_missing(f"{what} not found at {path} (../shared beside the checkout, or $QS_JWT_SHARED_DIR)")
+    return path
+
+
 @pytest.fixture
-def wycheproof_dir() -> Path:
-    if not WYCHEPROOF.is_dir():
-        pytest.skip(f"Wycheproof vectors not found at {WYCHEPROOF} (the shared folder beside the checkout)")
-    return WYCHEPROOF
+def shared_dir() -> Path:
+    """The shared folder (``SHARED``)."""
+    return require_shared(SHARED, "the shared folder")
+
+
+@pytest.fixture
+def wycheproof_dir(request: pytest.FixtureRequest) -> Path:
+    """The Wycheproof vector folder (``WYCHEPROOF``).
+
+    test_wycheproof.py builds its parameters from the vector files at import time and puts a placeholder
+    parameter, id ``vectors-missing``, in place of a file that is absent: such a test needs that file.
+    """
+    folder = require_shared(WYCHEPROOF, "Wycheproof vectors")
+    if "vectors-missing" in request.node.name:
+        shared_missing(f"the Wycheproof vector file that {request.node.name} reads is missing from {folder}")
+    return folder
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", default=False,
+                     help="also run the tests marked slow (building and installing the sdist)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-slow"):
+        return
+    skip_slow = pytest.mark.skip(reason="slow: run with --run-slow (.ci/run does)")
+    for item in items:
+        if item.get_closest_marker("slow") is not None:
+            item.add_marker(skip_slow)
 
 
 @dataclass

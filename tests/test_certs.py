@@ -20,7 +20,7 @@ import qs_jwt.certs
 from conftest import FIXED_NOW, PASSPHRASE, key_bytes
 from qs_jwt._files import check_outputs, write_atomic
 from qs_jwt.certs import key_file_paths, validate_common_name, validate_days
-from qs_jwt.errors import FileWriteError, InvalidValueError, KeyLoadError, OutputExistsError
+from qs_jwt.errors import ArgumentTypeError, FileWriteError, InvalidValueError, KeyLoadError, OutputExistsError
 
 NAMES = ("privatekey.pem", "publickey.pem", "publickey.cer")
 
@@ -191,7 +191,7 @@ def test_existing_file_without_force(tmp_path: Path, no_keygen: None, existing: 
     with pytest.raises(OutputExistsError) as info:
         qs_jwt.create_key_files(str(tmp_path) + "/", days=365, key_size=2048)
     assert info.value.paths == [str(target)]
-    assert "--force" in str(info.value)
+    assert "force=True" in str(info.value)
     after = target.stat()
     assert target.read_bytes() == b"old content\n"
     assert stat.S_IMODE(after.st_mode) == 0o640
@@ -226,9 +226,24 @@ def test_force_replaces_and_makes_private_key_0600(tmp_path: Path) -> None:
 @pytest.mark.parametrize("days", [0, -1, "NaN", "1e3", 10**9, True, False, 1.5, "1.5", "", " ", None, "٣", "36501",
                                   36501, float("nan")])
 def test_bad_days_refused_before_keygen(tmp_path: Path, no_keygen: None, days: Any) -> None:
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError) as info:
         qs_jwt.create_key_files(str(tmp_path) + "/", days=days, key_size=2048)
+    assert info.value.param == "days"
+    assert str(info.value) == f"days: {info.value.reason}"
     assert listing(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("days", "reason"),
+    [(0, "must be at least 1 (got 0)"), ("-3", "must be at least 1 (got -3)"),
+     (36501, "must be at most 36500, about 100 years (got 36501)"), ("1.5", "expected a whole number, e.g. 365"),
+     (1.5, "expected a whole number (an int, or its digits as text), not float"),
+     (True, "expected a whole number (an int, or its digits as text), not bool")],
+)
+def test_validate_days_messages(days: Any, reason: str) -> None:
+    with pytest.raises(InvalidValueError) as info:
+        validate_days(days)
+    assert (info.value.param, info.value.reason) == ("days", reason)
 
 
 @pytest.mark.parametrize(("days", "expected"), [(1, 1), ("365", 365), (" 30 ", 30), (36500, 36500)])
@@ -238,15 +253,59 @@ def test_validate_days_accepts(days: Any, expected: int) -> None:
 
 @pytest.mark.parametrize("key_size", [1024, 2047, 8192, 0])
 def test_bad_key_size_refused_before_keygen(tmp_path: Path, no_keygen: None, key_size: int) -> None:
-    with pytest.raises(InvalidValueError, match="2048"):
+    with pytest.raises(InvalidValueError, match="2048") as info:
         qs_jwt.create_key_files(str(tmp_path) + "/", days=1, key_size=key_size)
+    assert info.value.param == "key_size"
+    assert str(info.value) == f"key_size: {key_size} is not offered; use 2048, 3072, 4096"
     assert listing(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("arguments", "param", "error"),
+    [
+        ({"key_size": "4096"}, "key_size", ArgumentTypeError),
+        ({"key_size": 4096.0}, "key_size", ArgumentTypeError),
+        ({"passphrase": "x" * 1024}, "passphrase", InvalidValueError),
+        ({"passphrase": "é" * 512}, "passphrase", InvalidValueError),  # 1024 bytes in UTF-8
+        ({"passphrase": 1234}, "passphrase", ArgumentTypeError),
+        ({"passphrase": "\ud800"}, "passphrase", InvalidValueError),
+        ({"common_name": None}, "common_name", ArgumentTypeError),
+    ],
+)
+def test_bad_arguments_refused_before_keygen(
+    tmp_path: Path, no_keygen: None, arguments: dict[str, Any], param: str, error: type[Exception]
+) -> None:
+    with pytest.raises(error) as info:
+        qs_jwt.create_key_files(str(tmp_path) + "/", **{"days": 1, "key_size": 2048, **arguments})
+    assert isinstance(info.value, InvalidValueError)
+    assert info.value.param == param
+    assert param not in info.value.reason
+    assert "xxxx" not in str(info.value)
+    assert listing(tmp_path) == []
+
+
+@pytest.mark.parametrize("prefix", ["a\x00b-", "\ud800-", None, b"keys/"])
+def test_bad_prefix_refused_before_keygen(tmp_path: Path, no_keygen: None, prefix: Any) -> None:
+    with pytest.raises(InvalidValueError) as info:
+        qs_jwt.create_key_files(prefix, days=1, key_size=2048)
+    assert info.value.param == "prefix"
+    assert "prefix" not in info.value.reason
+
+
+def test_longest_passphrase_for_a_new_key(tmp_path: Path, fast_keygen: list[int]) -> None:
+    secret = "x" * 1023
+    result = qs_jwt.create_key_files(str(tmp_path) + "/", days=1, key_size=2048, passphrase=secret)
+    assert result.encrypted is True
+    assert qs_jwt.load_private_key(Path(result.private_key_path), passphrase=secret).key_size == 2048
+    empty = qs_jwt.create_key_files(str(tmp_path) + "/", days=1, key_size=2048, passphrase="", force=True)
+    assert empty.encrypted is False
 
 
 @pytest.mark.parametrize("cn", ["", "   ", "x" * 65, "a\nb", "a\x00b", "\udcff"])
 def test_bad_common_name_refused_before_keygen(tmp_path: Path, no_keygen: None, cn: str) -> None:
-    with pytest.raises(InvalidValueError):
+    with pytest.raises(InvalidValueError) as info:
         qs_jwt.create_key_files(str(tmp_path) + "/", days=1, key_size=2048, common_name=cn)
+    assert info.value.param == "common_name"
     assert listing(tmp_path) == []
 
 

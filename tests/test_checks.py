@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import shlex
 import shutil
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import qs_jwt
 from conftest import FIXED_NOW, PASSPHRASE, key_bytes
 from qs_jwt.checks import CheckReport, Finding
 from qs_jwt.claims import QSCLOUD_AUDIENCE
-from qs_jwt.errors import TokenFormatError
+from qs_jwt.errors import KEY_DAMAGED, KEY_FORMAT, KEY_WEAK, ArgumentTypeError, TokenFormatError
 
 DAY = 86_400
 CERT = key_bytes("rsa2048_cert.pem")
@@ -589,3 +590,141 @@ def test_non_string_values_are_not_shown_as_strings(signer: qs_jwt.Signer, cloud
     message = finding(report, "name").message
     assert '"1"' not in message
     assert "1" in message
+
+
+# --- the other target's token ----------------------------------------------------------------
+
+
+def test_qseow_token_checked_for_qscloud(private_pem: bytes) -> None:
+    report = qs_jwt.check_qscloud(qseow_token(private_pem), now=FIXED_NOW)
+    first = report.findings[0]
+    assert (first.rule, first.severity) == ("target", "error")
+    assert "QSEoW virtual proxy" in first.message and '"userId"' in first.message
+    assert "--target qseow" in first.fix and "check_qseow" in first.fix
+    assert {"sub", "subType", "aud"} <= rules(report, "error")  # the other findings still follow
+    assert [f.rule for f in report.findings].count("target") == 1
+
+
+def test_qscloud_token_checked_for_qseow(private_pem: bytes) -> None:
+    token = qs_jwt.create_qscloud_token(private_pem, issuer="i", keyid="k", sub="s", now=FIXED_NOW).token
+    report = qs_jwt.check_qseow(token, now=FIXED_NOW)
+    first = report.findings[0]
+    assert (first.rule, first.severity) == ("target", "error")
+    assert "Qlik Cloud" in first.message and QSCLOUD_AUDIENCE in first.message
+    assert "--target qscloud" in first.fix and "check_qscloud" in first.fix
+    assert [f.rule for f in report.findings] == ["target", "userId", "userDirectory"]
+
+
+def test_no_target_finding_for_the_right_target(private_pem: bytes) -> None:
+    token = qseow_token(private_pem, userid_claim="userid")
+    report = qs_jwt.check_qseow(token, now=FIXED_NOW)  # a case mismatch, not a Qlik Cloud token
+    assert "target" not in rules(report)
+    assert rules(report) == {"userId"}
+
+
+# --- parameters ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [(10**400, qs_jwt.InvalidValueError), (float("nan"), qs_jwt.InvalidValueError),
+     (float("inf"), qs_jwt.InvalidValueError), (-1, qs_jwt.InvalidValueError),
+     ("5", ArgumentTypeError), (True, ArgumentTypeError), (None, ArgumentTypeError)],
+)
+@pytest.mark.parametrize("param", ["leeway", "now"])
+@pytest.mark.parametrize("check", [qs_jwt.check_qscloud, qs_jwt.check_qseow])
+def test_bad_numbers_raise_value_errors_never_overflow(
+    private_pem: bytes, check: Any, param: str, value: Any, error: type[Exception]
+) -> None:
+    if param == "now" and value is None:
+        value = "now"  # None is the default: the current time
+    kwargs = {"now": FIXED_NOW, param: value}
+    with pytest.raises(error) as info:
+        check(qseow_token(private_pem), **kwargs)
+    exc = info.value
+    assert isinstance(exc, qs_jwt.InvalidValueError)
+    assert exc.param == param
+    assert str(exc) == f"{param}: {exc.reason}" and param not in exc.reason
+    assert isinstance(exc, TypeError) is (error is ArgumentTypeError)
+
+
+def test_now_beyond_the_year_9999_is_refused(private_pem: bytes) -> None:
+    with pytest.raises(qs_jwt.InvalidValueError) as info:
+        qs_jwt.check_key_material(CERT, now=10**400)
+    assert info.value.param == "now"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "param", "error"),
+    [({"userid_claim": ""}, "userid_claim", qs_jwt.InvalidValueError),
+     ({"userid_claim": "  "}, "userid_claim", qs_jwt.InvalidValueError),
+     ({"userid_claim": 5}, "userid_claim", ArgumentTypeError),
+     ({"userdir_claim": None}, "userdir_claim", ArgumentTypeError),
+     ({"audience": ""}, "audience", qs_jwt.InvalidValueError),
+     ({"audience": ["qlik-vp"]}, "audience", ArgumentTypeError)],
+)
+def test_qseow_bad_parameters(kwargs: dict[str, Any], param: str, error: type[Exception]) -> None:
+    with pytest.raises(error) as info:
+        qs_jwt.check_qseow("not-even-a-token", **kwargs)  # parameters are checked first
+    exc = info.value
+    assert isinstance(exc, qs_jwt.InvalidValueError) and exc.param == param
+    assert str(exc) == f"{param}: {exc.reason}"
+    assert param not in exc.reason and "--" not in exc.reason
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "param", "error"),
+    [({"issuer": ""}, "issuer", qs_jwt.InvalidValueError), ({"issuer": 5}, "issuer", ArgumentTypeError),
+     ({"keyid": " "}, "keyid", qs_jwt.InvalidValueError), ({"keyid": b"k"}, "keyid", ArgumentTypeError)],
+)
+def test_qscloud_bad_parameters(kwargs: dict[str, Any], param: str, error: type[Exception]) -> None:
+    with pytest.raises(error) as info:
+        qs_jwt.check_qscloud("not-even-a-token", **kwargs)
+    assert isinstance(info.value, qs_jwt.InvalidValueError) and info.value.param == param
+    assert param not in info.value.reason
+
+
+# --- key errors by code, permissions by platform ---------------------------------------------
+
+
+@pytest.mark.parametrize(("code", "found"), [(KEY_DAMAGED, {"consistency"}), (KEY_WEAK, set())])
+def test_key_material_branches_on_the_error_code(monkeypatch: pytest.MonkeyPatch, code: str,
+                                                 found: set[str]) -> None:
+    def fails(*args: Any, **kwargs: Any) -> Any:
+        raise qs_jwt.KeyLoadError("any words at all", code=code)
+
+    monkeypatch.setattr(qs_jwt.checks, "validate_private_key", fails)
+    report = qs_jwt.check_key_material(key_bytes("rsa2048_pkcs8.pem"), now=FIXED_NOW)
+    assert rules(report) == found
+    if found:
+        assert finding(report, "consistency").message == "private key: any words at all"
+
+
+def test_key_material_unexpected_key_error_is_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fails(*args: Any, **kwargs: Any) -> Any:
+        raise qs_jwt.KeyLoadError("is not what it was a moment ago", code=KEY_FORMAT)
+
+    monkeypatch.setattr(qs_jwt.checks, "validate_private_key", fails)
+    with pytest.raises(qs_jwt.KeyLoadError, match="a moment ago"):
+        qs_jwt.check_key_material(key_bytes("rsa2048_pkcs8.pem"), now=FIXED_NOW)
+
+
+def test_key_material_permissions_not_judged_on_windows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import qs_jwt._platform
+
+    path = tmp_path / "privatekey.pem"
+    path.write_bytes(key_bytes("rsa2048_pkcs8.pem"))
+    path.chmod(0o644)
+    fix = finding(qs_jwt.check_key_material(path.read_bytes(), path=str(path), now=FIXED_NOW), "permissions").fix
+    assert fix == f"chmod 600 {path}"
+    monkeypatch.setattr(qs_jwt._platform, "IS_WINDOWS", True)
+    assert qs_jwt.check_key_material(path.read_bytes(), path=str(path), now=FIXED_NOW).findings == []
+
+
+def test_key_material_permission_fix_quotes_the_path(tmp_path: Path) -> None:
+    path = tmp_path / "my key's.pem"
+    path.write_bytes(key_bytes("rsa2048_pkcs8.pem"))
+    path.chmod(0o640)
+    report = qs_jwt.check_key_material(path.read_bytes(), path=str(path), now=FIXED_NOW)
+    assert finding(report, "permissions").fix == f"chmod 600 {shlex.quote(str(path))}"
+    assert "0640" in finding(report, "permissions").message

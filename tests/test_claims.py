@@ -1,4 +1,5 @@
-"""Claim sets: settings and user objects, qscloud_payload / qseow_payload / parse_claim_assignment, and the claims of minted tokens.
+"""Claim sets: settings and user objects, qscloud_payload / qseow_payload / parse_claim_assignment, and the
+claims of minted tokens.
 
 Every token minted here is verified twice: with PyJWT and with ``cryptography`` directly.
 """
@@ -21,14 +22,14 @@ from qs_jwt.claims import (
     QSCLOUD_AUDIENCE,
     QSCLOUD_RESERVED_CLAIMS,
     REGISTERED_CLAIMS,
-    check_text,
-    new_jti,
-    parse_bool,
-    parse_claim_assignment,
     QsCloudSettings,
     QsCloudUser,
     QseowSettings,
     QseowUser,
+    check_text,
+    new_jti,
+    parse_bool,
+    parse_claim_assignment,
     qscloud_payload,
     qseow_payload,
 )

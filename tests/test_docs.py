@@ -1,8 +1,27 @@
-"""The README, --help and CI say the same things."""
+"""The README, --help and CI say the same things, and the README's shell examples run.
+
+Every ```sh, ```bash and ```console block of README.md runs, in page order, in one fresh temporary folder (a
+block may use the files an earlier one made), each in a new ``bash -euo pipefail`` with ``qs-jwt`` and
+``python``/``python3`` of this test environment first on the PATH and no ``QS_JWT_*`` variable set. A
+```console block runs its ``$ `` lines (with their ``\\`` continuation lines) and ignores the rest, which is
+output. A block must exit 0 unless the line right before its fence is a marker:
+
+- ``<!-- docs-test: skip (REASON) -->``: not run (it needs the network, a checkout, another system, ...).
+- ``<!-- docs-test: exit N -->``: every command but the last exits 0, and the last exits N (a failing check).
+
+Any other ``docs-test:`` comment, or one that is not right before a shell block, is an error.
+"""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -10,7 +29,15 @@ from conftest import ROOT
 from qs_jwt.cli import ENVIRONMENT_HELP, EXIT_CODES_HELP, build_parser
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-CI = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+CI_SCRIPT = ROOT / ".ci" / "run"
+
+SHELL_LANGUAGES = ("sh", "bash", "console")
+MARKER = re.compile(r"^<!--\s*docs-test:(.*?)-->\s*$")
+SKIP = re.compile(r"^skip \((?P<reason>[^()]*\S[^()]*)\)$")
+EXIT = re.compile(r"^exit (?P<code>[1-9][0-9]{0,2})$")
+#: printed to stderr between the last command of an ``exit N`` block and the ones before it
+REACHED_LAST = "docs-test: the commands before the last one succeeded"
+BLOCK_TIMEOUT = 120
 
 
 def _code_blocks(text: str) -> list[str]:
@@ -24,8 +51,10 @@ def test_readme_starts_with_install_and_test_commands():
 
 
 def test_ci_runs_the_readme_test_command():
+    if not CI_SCRIPT.is_file():
+        pytest.skip(f"{CI_SCRIPT} is not here (an sdist holds no CI script)")
     test_command = _code_blocks(README)[1].strip().split("&&")[-1].strip()  # .venv/bin/python -m pytest -q
-    assert test_command in CI
+    assert test_command in CI_SCRIPT.read_text(encoding="utf-8")
 
 
 def _commands() -> list[str]:
@@ -60,3 +89,201 @@ def test_changelog_has_this_version():
     import qs_jwt
 
     assert f"## [{qs_jwt.__version__}]" in (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+
+
+# --- the README's shell blocks ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Block:
+    line: int  # 1-based line of the opening fence
+    language: str
+    text: str
+    skip: str | None  # the reason of a skip marker
+    exit_code: int  # what the last command must exit with
+
+    @property
+    def id(self) -> str:
+        return f"line{self.line}-{self.language}"
+
+    def commands(self) -> list[str]:
+        """The commands to run: a console block's ``$`` lines, or the whole of a sh/bash block as one."""
+        if self.language != "console":
+            return [self.text]
+        commands: list[str] = []
+        continued = False
+        for line in self.text.splitlines():
+            if continued:
+                commands[-1] += "\n" + line
+            elif line.startswith("$ "):
+                commands.append(line[2:])
+            else:
+                continue  # output
+            continued = line.endswith("\\")
+        return commands
+
+    def script(self) -> str:
+        *before, last = self.commands()
+        if self.exit_code == 0:
+            return "\n".join([*before, last]) + "\n"
+        return "\n".join([*before, f"printf '%s\\n' '{REACHED_LAST}' >&2", last]) + "\n"
+
+
+class MarkerError(ValueError):
+    pass
+
+
+def parse_shell_blocks(text: str) -> list[Block]:
+    """The shell blocks of a Markdown page, in order, with their markers; :class:`MarkerError` on a bad page."""
+    lines = text.splitlines()
+    blocks: list[Block] = []
+    fence: tuple[int, str] | None = None  # (index of the opening line, language)
+    body: list[str] = []
+    for index, line in enumerate(lines):
+        if fence is not None:
+            if line.strip() == "```":
+                start, language = fence
+                if language in SHELL_LANGUAGES:
+                    blocks.append(_block(lines, start, language, "\n".join(body) + "\n"))
+                elif any(row.startswith("$ ") for row in body):
+                    raise MarkerError(f"line {start + 1}: a block with '$ ' prompts must be tagged ```console")
+                fence, body = None, []
+            else:
+                body.append(line)
+            continue
+        if line.startswith("```"):
+            fence, body = (index, line[3:].strip()), []
+            continue
+        if _is_marker(line):
+            following = lines[index + 1] if index + 1 < len(lines) else ""
+            if not (following.startswith("```") and following[3:].strip() in SHELL_LANGUAGES):
+                raise MarkerError(f"line {index + 1}: a docs-test marker must be right before a shell block")
+    if fence is not None:
+        raise MarkerError(f"line {fence[0] + 1}: unclosed code block")
+    return blocks
+
+
+def _is_marker(line: str) -> bool:
+    """An HTML comment that mentions docs-test (prose that quotes a marker in backticks is not one)."""
+    return line.lstrip().startswith("<!--") and "docs-test" in line
+
+
+def _block(lines: list[str], start: int, language: str, text: str) -> Block:
+    skip, exit_code = None, 0
+    previous = lines[start - 1] if start > 0 else ""
+    if _is_marker(previous):
+        match = MARKER.match(previous.strip())
+        value = match.group(1).strip() if match else ""
+        if skip_match := SKIP.match(value):
+            skip = skip_match.group("reason").strip()
+        elif exit_match := EXIT.match(value):
+            exit_code = int(exit_match.group("code"))
+        else:
+            raise MarkerError(f"line {start}: unknown docs-test marker {previous.strip()!r}; use "
+                              "'<!-- docs-test: skip (REASON) -->' or '<!-- docs-test: exit N -->'")
+    block = Block(start + 1, language, text, skip, exit_code)
+    if skip is None and not any(command.strip() for command in block.commands()):
+        raise MarkerError(f"line {start + 1}: a ```{language} block without a command")
+    return block
+
+
+BLOCKS = parse_shell_blocks(README)
+
+
+def test_parser_reads_markers_and_prompts() -> None:
+    page = "\n".join([
+        "<!-- docs-test: skip (needs the network) -->",
+        "```sh", "pip install qs-jwt", "```",
+        "<!-- docs-test: exit 3 -->",
+        "```console", "$ true", "$ qs-jwt check \\", "  --strict", "OUTPUT", "$ false; echo $?", "3", "```",
+        "```json", '{"$ not": "a prompt"}', "```",
+        "Prose may quote a marker: `<!-- docs-test: exit 3 -->`.",
+        "```sh", "echo hi", "```",
+    ])
+    skipped, failing, plain = parse_shell_blocks(page)
+    assert (skipped.skip, skipped.exit_code, skipped.line) == ("needs the network", 0, 2)
+    assert failing.skip is None and failing.exit_code == 3
+    assert failing.commands() == ["true", "qs-jwt check \\\n  --strict", "false; echo $?"]
+    assert failing.script().splitlines()[-2:] == [f"printf '%s\\n' '{REACHED_LAST}' >&2", "false; echo $?"]
+    assert (plain.skip, plain.exit_code, plain.commands()) == (None, 0, ["echo hi\n"])
+
+
+@pytest.mark.parametrize("page", [
+    "<!-- docs-test: skip -->\n```sh\nx\n```\n",  # no reason
+    "<!-- docs-test: skip() -->\n```sh\nx\n```\n",
+    "<!-- docs-test: exit 0 -->\n```sh\nx\n```\n",  # 0 is the default, not a marker
+    "<!-- docs-test: exit three -->\n```sh\nx\n```\n",
+    "<!-- docs-test: ignore -->\n```sh\nx\n```\n",
+    "<!-- docs-test skip (no colon) -->\n```sh\nx\n```\n",
+    "<!-- docs-test: skip (x) -->\n\n```sh\nx\n```\n",  # not on the line right before the fence
+    "<!-- docs-test: skip (x) -->\n```json\n{}\n```\n",  # not a shell block
+    "```\n$ qs-jwt --help\n```\n",  # a prompt in an untagged block would never run
+    "```console\nno prompt here\n```\n",
+    "```sh\necho unclosed\n",
+])
+def test_parser_refuses_bad_markup(page: str) -> None:
+    with pytest.raises(MarkerError):
+        parse_shell_blocks(page)
+
+
+def test_readme_has_runnable_shell_blocks() -> None:
+    runnable = [block for block in BLOCKS if block.skip is None]
+    assert len(runnable) >= 10, [block.id for block in BLOCKS]
+    assert BLOCKS[0].skip and BLOCKS[1].skip  # the install and test commands: network, and this suite itself
+
+
+@dataclass(frozen=True)
+class BlockRun:
+    exit_code: int
+    output: str
+    reached_last: bool
+
+
+def _environment(bin_dir: Path) -> dict[str, str]:
+    scripts = Path(sysconfig.get_path("scripts"))
+    path = os.pathsep.join([str(bin_dir), str(scripts), str(Path(sys.executable).parent),
+                            os.environ.get("PATH", os.defpath)])
+    qs_jwt = shutil.which("qs-jwt", path=path)
+    if qs_jwt is None:
+        pytest.fail(f"qs-jwt is not installed in this environment ({scripts})", pytrace=False)
+    env = {name: value for name, value in os.environ.items() if not name.startswith("QS_JWT_")}
+    env["PATH"] = path
+    return env
+
+
+@pytest.fixture(scope="module")
+def readme_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[int, BlockRun]:
+    """Run every unskipped shell block of the README, in page order, in one folder."""
+    bin_dir = tmp_path_factory.mktemp("bin")
+    for name in ("python", "python3"):  # a script, not a symlink: a venv's python finds its venv by its path
+        shim = bin_dir / name
+        shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n', encoding="utf-8")
+        shim.chmod(0o755)
+    env = _environment(bin_dir)
+    folder = tmp_path_factory.mktemp("readme")
+    runs: dict[int, BlockRun] = {}
+    for block in BLOCKS:
+        if block.skip is not None:
+            continue
+        try:
+            done = subprocess.run(["bash", "-euo", "pipefail", "-c", block.script()], cwd=folder, env=env,
+                                  stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  timeout=BLOCK_TIMEOUT, check=False)
+        except subprocess.TimeoutExpired as exc:
+            runs[block.line] = BlockRun(-1, f"timed out after {exc.timeout} s", False)
+            continue
+        runs[block.line] = BlockRun(done.returncode, done.stdout + done.stderr, REACHED_LAST in done.stderr)
+    return runs
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=[block.id for block in BLOCKS])
+def test_readme_shell_block_runs(block: Block, readme_runs: dict[int, BlockRun]) -> None:
+    if block.skip is not None:
+        pytest.skip(f"README.md line {block.line}: {block.skip}")
+    run = readme_runs[block.line]
+    where = f"README.md line {block.line} ({block.language} block):\n{block.text}\n--- output ---\n{run.output}"
+    if block.exit_code == 0:
+        assert run.exit_code == 0, f"exit {run.exit_code}, expected 0\n{where}"
+    else:
+        assert run.reached_last, f"a command before the last one failed (exit {run.exit_code})\n{where}"
+        assert run.exit_code == block.exit_code, f"exit {run.exit_code}, expected {block.exit_code}\n{where}"

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 import qs_jwt
 from conftest import PASSPHRASE, key_bytes, key_path
-from qs_jwt import keys
+from qs_jwt import errors, keys
 from qs_jwt._jws import b64url_decode, b64url_encode
 from qs_jwt.errors import InvalidValueError, KeyLoadError
 
@@ -124,38 +124,47 @@ def test_load_private_key_4096_and_validate() -> None:
 # --- load_private_key: refusals --------------------------------------------------------------
 
 REFUSALS = [
-    ("encrypted-wrong-pass", key_bytes("rsa2048_encrypted.pem"), "wrong horse", "wrong passphrase"),
-    ("encrypted-no-pass", key_bytes("rsa2048_encrypted.pem"), None, "passphrase is required"),
-    ("encrypted-empty-pass", key_bytes("rsa2048_encrypted.pem"), "", "passphrase is required"),
-    ("pkcs8-unneeded-pass", key_bytes("rsa2048_pkcs8.pem"), PASSPHRASE, "not encrypted"),
-    ("pkcs1-unneeded-pass", key_bytes("rsa2048_pkcs1.pem"), PASSPHRASE, "not encrypted"),
-    ("der-unneeded-pass", key_bytes("rsa2048_pkcs8.der"), PASSPHRASE, "not encrypted"),
-    ("public-key", key_bytes("rsa2048_public.pem"), None, "public key"),
-    ("public-key-pkcs1", key_bytes("rsa2048_public_pkcs1.pem"), None, "public key"),
-    ("certificate", key_bytes("rsa2048_cert.pem"), None, "certificate"),
-    ("ec-key", key_bytes("ec_p256.pem"), None, "RSA"),
-    ("ec-legacy", b"-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----\n", None, "EC key"),
-    ("rsa-1024", key_bytes("rsa1024_pkcs8.pem"), None, "1024 bits"),
-    ("garbage", b"this is not a key at all", None, "not a readable private key"),
-    ("binary-garbage", bytes(range(256)) * 4, None, "not a readable private key"),
-    ("truncated", key_bytes("rsa2048_pkcs8.pem")[:400], None, "not a readable private key"),
-    ("damaged-body", key_bytes("rsa2048_pkcs8.pem").replace(b"MII", b"XXX", 1), None, "not a readable"),
-    ("other-pem", b"-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n", None, "X509 CRL"),
-    ("openssh", b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbg==\n-----END OPENSSH PRIVATE KEY-----\n", None,
-     "ssh-keygen"),
-    ("empty", b"", None, "empty"),
-    ("blank", b" \r\n\t\n", None, "empty"),
-    ("bom-only", b"\xef\xbb\xbf", None, "empty"),
+    ("encrypted-wrong-pass", key_bytes("rsa2048_encrypted.pem"), "wrong horse", "wrong passphrase",
+     errors.KEY_WRONG_PASSPHRASE),
+    ("encrypted-no-pass", key_bytes("rsa2048_encrypted.pem"), None, "passphrase is required",
+     errors.KEY_PASSPHRASE_REQUIRED),
+    ("encrypted-empty-pass", key_bytes("rsa2048_encrypted.pem"), "", "passphrase is required",
+     errors.KEY_PASSPHRASE_REQUIRED),
+    *[(f"{form}-unneeded-pass", key_bytes(name), PASSPHRASE, "not encrypted", errors.KEY_UNNEEDED_PASSPHRASE)
+      for form, name in (("pkcs8", "rsa2048_pkcs8.pem"), ("pkcs1", "rsa2048_pkcs1.pem"), ("der", "rsa2048_pkcs8.der"))],
+    ("public-key", key_bytes("rsa2048_public.pem"), None, "public key", errors.KEY_WRONG_KIND),
+    ("public-key-pkcs1", key_bytes("rsa2048_public_pkcs1.pem"), None, "public key", errors.KEY_WRONG_KIND),
+    ("certificate", key_bytes("rsa2048_cert.pem"), None, "certificate", errors.KEY_WRONG_KIND),
+    ("certificate-der", None, None, "certificate", errors.KEY_WRONG_KIND),
+    ("ec-key", key_bytes("ec_p256.pem"), None, "RSA", errors.KEY_WRONG_TYPE),
+    ("ec-legacy", b"-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----\n", None, "EC key",
+     errors.KEY_WRONG_TYPE),
+    ("rsa-1024", key_bytes("rsa1024_pkcs8.pem"), None, "1024 bits", errors.KEY_WEAK),
+    ("garbage", b"this is not a key at all", None, "not a readable private key", errors.KEY_FORMAT),
+    ("binary-garbage", bytes(range(256)) * 4, None, "not a readable private key", errors.KEY_FORMAT),
+    ("truncated", key_bytes("rsa2048_pkcs8.pem")[:400], None, "not a readable private key", errors.KEY_FORMAT),
+    ("damaged-body", key_bytes("rsa2048_pkcs8.pem").replace(b"MII", b"XXX", 1), None, "not a readable",
+     errors.KEY_FORMAT),
+    ("other-pem", b"-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n", None, "X509 CRL", errors.KEY_FORMAT),
+    ("openssh-garbage", b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbg==\n-----END OPENSSH PRIVATE KEY-----\n", None,
+     "not a readable OpenSSH private key", errors.KEY_FORMAT),
+    ("jwk", b'{"kty": "RSA", "n": "AQAB", "e": "AQAB", "d": "AQAB"}', None, "JSON", errors.KEY_FORMAT),
+    ("empty", b"", None, "empty", errors.KEY_UNREADABLE),
+    ("blank", b" \r\n\t\n", None, "empty", errors.KEY_UNREADABLE),
+    ("bom-only", b"\xef\xbb\xbf", None, "empty", errors.KEY_UNREADABLE),
 ]
 
 
-@pytest.mark.parametrize(("data", "passphrase", "fragment"), [r[1:] for r in REFUSALS], ids=[r[0] for r in REFUSALS])
-def test_load_private_key_refuses_cleanly(data: bytes, passphrase: Any, fragment: str) -> None:
+@pytest.mark.parametrize(("data", "passphrase", "fragment", "code"), [r[1:] for r in REFUSALS],
+                         ids=[r[0] for r in REFUSALS])
+def test_load_private_key_refuses_cleanly(data: bytes | None, passphrase: Any, fragment: str, code: str) -> None:
+    if data is None:
+        data = x509.load_pem_x509_certificate(key_bytes("rsa2048_cert.pem")).public_bytes(serialization.Encoding.DER)
     with pytest.raises(KeyLoadError) as info:
         qs_jwt.load_private_key(data, passphrase=passphrase, source=SOURCE)
     assert fragment in str(info.value)
     assert_clean_error(info.value, data)
-    assert info.value.exit_code == 1
+    assert info.value.code == code
 
 
 def test_load_private_key_without_source_has_plain_message() -> None:
@@ -165,18 +174,37 @@ def test_load_private_key_without_source_has_plain_message() -> None:
     assert info.value.source is None
 
 
-def test_validate_private_key_runs_the_consistency_check() -> None:
+def _unsafe_pem(numbers: rsa.RSAPrivateNumbers) -> bytes:
+    key = numbers.private_key(unsafe_skip_rsa_key_validation=True)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def test_the_fast_path_refuses_inconsistent_numbers() -> None:
+    """A wrong CRT exponent used to pass the fast path (and sign wrongly); plain arithmetic now catches it."""
     key = serialization.load_pem_private_key(key_bytes("rsa2048_pkcs8.pem"), password=None)
     numbers = key.private_numbers()
-    damaged = rsa.RSAPrivateNumbers(
+    pem = _unsafe_pem(rsa.RSAPrivateNumbers(
         numbers.p, numbers.q, numbers.d, numbers.dmp1 + 2, numbers.dmq1, numbers.iqmp, numbers.public_numbers
-    ).private_key(unsafe_skip_rsa_key_validation=True)
-    pem = damaged.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    assert qs_jwt.load_private_key(pem).key_size == 2048  # the fast path does not look
-    with pytest.raises(KeyLoadError, match="consistency") as info:
+    ))
+    with pytest.raises(KeyLoadError, match="is damaged: its RSA numbers are inconsistent") as info:
+        qs_jwt.load_private_key(pem, source=SOURCE)
+    assert info.value.code == errors.KEY_DAMAGED
+    assert_clean_error(info.value, pem)
+
+
+def test_validate_private_key_runs_the_full_check() -> None:
+    """A key whose numbers fit together, but whose p is not prime: only the full check can tell."""
+    first = serialization.load_pem_private_key(key_bytes("rsa2048_pkcs8.pem"), password=None).private_numbers()
+    second = serialization.load_pem_private_key(key_bytes("other2048_pkcs8.pem"), password=None).private_numbers()
+    p, q, e = first.p * first.q, second.p, 65537  # p is the product of two primes
+    d = pow(e, -1, (p - 1) * (q - 1))
+    pem = _unsafe_pem(rsa.RSAPrivateNumbers(p, q, d, d % (p - 1), d % (q - 1), pow(q, -1, p),
+                                            rsa.RSAPublicNumbers(e, p * q)))
+    assert qs_jwt.load_private_key(pem).key_size == 3072  # the fast path does not test primes
+    with pytest.raises(KeyLoadError, match="fails the full RSA consistency check") as info:
         qs_jwt.validate_private_key(pem, source=SOURCE)
+    assert info.value.code == errors.KEY_DAMAGED
     assert_clean_error(info.value, pem)
 
 

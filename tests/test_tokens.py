@@ -394,7 +394,7 @@ def test_expired_but_correctly_signed(good_token: str, public_key: Any) -> None:
     assert result.not_yet_valid is False
     assert result.errors == ["token has expired"]
     assert not result.ok
-    with pytest.raises(VerificationError, match="expired") as info:
+    with pytest.raises(VerificationError, match="expired"):
         result.raise_for_errors()
     assert qs_jwt.verify(good_token, public_key, now=FIXED_NOW + 299).ok
 

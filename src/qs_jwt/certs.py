@@ -10,18 +10,25 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import _clock
 from ._files import check_outputs, write_files
-from .errors import InvalidValueError, KeyLoadError
+from .errors import ArgumentTypeError, InvalidValueError
 from .keys import (
     GENERATED_KEY_SIZES,
+    _expect,
+    _key_input,
+    _read_principal,
+    _spki,
+    _type_name,
+    _usable_file_name,
     generate_rsa_key,
     jwk_thumbprint,
-    passphrase_bytes,
+    new_key_passphrase,
     private_key_pem,
     public_key_pem,
 )
@@ -53,36 +60,39 @@ PUBLIC_KEY_NAME = "publickey.pem"
 CERTIFICATE_NAME = "publickey.cer"
 
 
-def validate_days(days: object, *, option: str = "--cert-create-expires-days") -> int:
-    """Return ``days`` as a validated int (1..MAX_CERT_DAYS).
+def validate_days(days: object) -> int:
+    """Return ``days`` (an int, or its digits as text) as a validated int (1..MAX_CERT_DAYS).
 
-    :raises InvalidValueError: for anything else (zero, negative, fractions, text, huge values).
+    :raises ArgumentTypeError: neither an int nor text (a bool, a float, None).
+    :raises InvalidValueError: zero, negative, too many days, or text that is not a whole number.
     """
-    value: int
-    if isinstance(days, bool):
-        raise InvalidValueError(f"{option}: expected a whole number of days", option=option)
-    if isinstance(days, int):
-        value = days
-    elif isinstance(days, str) and re.fullmatch(r"-?[0-9]{1,12}", days.strip()):
-        value = int(days.strip())
-    else:
-        raise InvalidValueError(f"{option} {days!r}: expected a whole number of days, e.g. 365", option=option)
+    if isinstance(days, bool) or not isinstance(days, int | str):
+        raise ArgumentTypeError(f"expected a whole number (an int, or its digits as text), not "
+                                f"{type(days).__name__}", param="days")
+    if isinstance(days, str) and not re.fullmatch(r"-?[0-9]{1,12}", days.strip()):
+        raise InvalidValueError("expected a whole number, e.g. 365", param="days")
+    value = int(days)  # digits with white space around them are what int() reads
     if value < 1:
-        raise InvalidValueError(f"{option} {value}: must be at least 1 day", option=option)
+        raise InvalidValueError(f"must be at least 1 (got {value})", param="days")
     if value > MAX_CERT_DAYS:
-        raise InvalidValueError(f"{option} {value}: must be at most {MAX_CERT_DAYS} days", option=option)
+        raise InvalidValueError(f"must be at most {MAX_CERT_DAYS}, about 100 years (got {value})", param="days")
     return value
 
 
-def validate_common_name(cn: str, *, option: str = "--cert-create-cn") -> str:
-    """Check that ``cn`` can be a certificate common name (1-64 characters, no control characters)."""
-    if not isinstance(cn, str) or not cn or not cn.strip():
-        raise InvalidValueError(f"{option}: the common name must not be empty", option=option)
+def validate_common_name(cn: object) -> str:
+    """Check that ``cn`` can be a certificate common name (1-64 characters, no control characters).
+
+    :raises ArgumentTypeError: not text. :raises InvalidValueError: empty, too long, or with control
+        characters or lone surrogates.
+    """
+    if not isinstance(cn, str):
+        raise ArgumentTypeError(f"expected text, not {type(cn).__name__}", param="common_name")
+    if not cn.strip():
+        raise InvalidValueError("must not be empty", param="common_name")
     if len(cn) > 64:
-        raise InvalidValueError(f"{option}: the common name must be at most 64 characters", option=option)
-    if any(ord(ch) < 32 or 0xD800 <= ord(ch) <= 0xDFFF for ch in cn):
-        raise InvalidValueError(f"{option}: the common name contains control or invalid characters",
-                                option=option)
+        raise InvalidValueError("must be at most 64 characters", param="common_name")
+    if any(ord(ch) < 32 or ord(ch) == 127 or 0xD800 <= ord(ch) <= 0xDFFF for ch in cn):
+        raise InvalidValueError("contains control characters or lone surrogates", param="common_name")
     return cn
 
 
@@ -98,11 +108,16 @@ def create_self_signed_certificate(
     SHA-256 signature, a random positive serial of at most 159 bits, subject and issuer ``CN=<common_name>``,
     basic constraints CA:false, key usage digitalSignature, subject key identifier, and a validity of
     exactly ``days`` days starting five minutes before ``now``.
+
+    :raises ArgumentTypeError: ``key`` is not an RSA private key, or another argument of the wrong type.
+    :raises InvalidValueError: bad ``days``, ``common_name`` or ``now``.
     """
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.x509.oid import NameOID
 
+    _expect(key, rsa.RSAPrivateKey, "an RSAPrivateKey (cryptography)", "key")
     days = validate_days(days)
     common_name = validate_common_name(common_name)
     start = _dt.datetime.fromtimestamp(_clock.resolve(now), tz=_dt.UTC).replace(microsecond=0) - BACKDATE
@@ -171,22 +186,25 @@ def create_key_files(
     generated. Each file is written atomically; the private key with mode 0600.
 
     :param prefix: prepended to the file names; may contain a folder (``keys/prod-``).
-    :param passphrase: encrypt the private key file (PKCS#8, best available encryption).
+    :param passphrase: encrypt the private key file (PKCS#8, best available encryption); at most
+        :data:`qs_jwt.keys.MAX_NEW_PASSPHRASE_BYTES` bytes.
     :param force: replace existing files instead of refusing.
-    :raises InvalidValueError: bad days, key size or common name.
+    :raises ArgumentTypeError: an argument of the wrong type.
+    :raises InvalidValueError: bad prefix, days, key size, common name or passphrase.
     :raises OutputExistsError: an output exists and ``force`` is false; nothing is written.
     :raises FileWriteError: an output cannot be written; then no file is changed (see write_files).
     """
-    if not isinstance(prefix, str) or "\x00" in prefix:
-        raise InvalidValueError("--cert-file-prefix: expected a file-name prefix without NUL characters",
-                                option="--cert-file-prefix")
+    _expect(prefix, str, "text such as 'keys/prod-'", "prefix")
+    if not _usable_file_name(prefix):
+        raise InvalidValueError("must not contain NUL characters or characters the file system cannot encode",
+                                param="prefix")
     days = validate_days(days)
     common_name = validate_common_name(common_name)
+    _expect(key_size, int, "an int such as 4096", "key_size")
     if key_size not in GENERATED_KEY_SIZES:
-        raise InvalidValueError(
-            f"--cert-create-key-size {key_size}: use one of {', '.join(map(str, GENERATED_KEY_SIZES))}",
-            option="key_size",
-        )
+        raise InvalidValueError(f"{key_size} is not offered; use {', '.join(map(str, GENERATED_KEY_SIZES))}",
+                                param="key_size")
+    secret = new_key_passphrase(passphrase)
     paths = key_file_paths(prefix)
     check_outputs(list(paths), force=force)
     key = generate_rsa_key(key_size)
@@ -194,7 +212,7 @@ def create_key_files(
     from cryptography.hazmat.primitives import serialization
 
     contents = (
-        (paths[0], private_key_pem(key, passphrase=passphrase), 0o600),
+        (paths[0], private_key_pem(key, passphrase=secret), 0o600),
         (paths[1], public_key_pem(key.public_key()), 0o644),
         (paths[2], cert.public_bytes(serialization.Encoding.PEM), 0o644),
     )
@@ -205,13 +223,20 @@ def create_key_files(
         certificate_path=paths[2],
         private_key=key,
         certificate=cert,
-        encrypted=bool(passphrase),
+        encrypted=secret is not None,
     )
 
 
 def single_line_pem(pem: bytes | str) -> str:
-    """A PEM block on one line, as Qlik Cloud's identity-provider API and form expect."""
-    text = pem.decode("ascii") if isinstance(pem, bytes) else pem
+    """A PEM block on one line, as Qlik Cloud's identity-provider API and form expect.
+
+    :raises ArgumentTypeError: ``pem`` is not text or bytes. :raises InvalidValueError: bytes that are not ASCII.
+    """
+    _expect(pem, (bytes, str), "text or bytes", "pem")
+    try:
+        text = pem.decode("ascii") if isinstance(pem, bytes) else pem
+    except UnicodeDecodeError:
+        raise InvalidValueError("holds non-ASCII bytes; expected the text of a certificate", param="pem") from None
     return "".join(line.strip() for line in text.strip().splitlines())
 
 
@@ -219,8 +244,8 @@ def single_line_pem(pem: bytes | str) -> str:
 class KeyInfo:
     """What :func:`describe_key_material` found in a key or certificate file. Holds no private material."""
 
-    kind: str  # "certificate", "public key" or "private key"
-    key_type: str
+    kind: str  # "certificate", "public key" or "private key" (with its certificate, when the file has one)
+    key_type: str  # "RSA", "RSA-PSS" (restricted to PSS signatures: unusable for RS256), "EC", "Ed25519"...
     key_size: int
     public_exponent: int | None
     sha256_fingerprint: str
@@ -230,6 +255,8 @@ class KeyInfo:
     encrypted: bool = False
     #: the certificate, or lacking one the public key (SPKI), as one-line PEM
     pem: str = ""
+    #: the file format that held the key and certificate: "PKCS#12", or None for PEM, DER and OpenSSH files
+    container: str | None = None
 
     @property
     def not_before(self) -> _dt.datetime | None:
@@ -261,6 +288,7 @@ class KeyInfo:
             "signatureHash": (cert.signature_hash_algorithm.name
                               if cert is not None and cert.signature_hash_algorithm is not None else None),
             "pem": self.single_line_pem(),
+            "container": self.container,
         }
 
 
@@ -273,106 +301,42 @@ def _colon_hex(digest: bytes) -> str:
 
 
 def describe_key_material(
-    data: bytes, *, source: str | None = None, passphrase: bytes | str | None = None
+    data: bytes | str | os.PathLike[str], *, source: str | None = None, passphrase: bytes | str | None = None
 ) -> KeyInfo:
     """Identify a certificate, public key or private key and describe it without exposing secrets.
 
-    Non-RSA keys and small keys are described rather than refused, so that ``cert show`` and
-    ``cert check`` can report on them. A private key is described by its public half.
+    Reads what :func:`qs_jwt.load_public_key` reads (PEM, bundles, DER, PKCS#12, OpenSSH), and encrypted
+    private keys with their ``passphrase``. Keys of other types, small, weak or damaged keys are described
+    rather than refused, so that ``cert show`` and ``cert check`` can report on them. A private key is
+    described by its public half, together with its certificate when the file holds one (a bundle, a
+    PKCS#12 file: ``container`` says which).
 
-    :raises KeyLoadError: the data is not a key or certificate this function can read.
+    :raises ArgumentTypeError: an argument of the wrong type.
+    :raises KeyLoadError: the data is not a key or certificate this function can read, needs a passphrase,
+        or holds different keys.
     """
-    from cryptography import x509
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from .keys import _as_bytes, _pem_label
-
-    raw = _as_bytes(data)
-    label = _pem_label(raw)
-    cert: Certificate | None = None
-    kind: str
-    encrypted = False
-    try:
-        if label is not None and "CERTIFICATE" in label:
-            cert = x509.load_pem_x509_certificate(raw)
-            public: Any = cert.public_key()
-            kind = "certificate"
-        elif label is not None and "PRIVATE KEY" in label:
-            encrypted = label == "ENCRYPTED PRIVATE KEY" or b"Proc-Type: 4,ENCRYPTED" in raw
-            if encrypted and not passphrase:
-                raise KeyLoadError("is an encrypted private key; a passphrase is required", source=source,
-                                   passphrase_required=True)
-            secret = passphrase_bytes(passphrase)
-            private = serialization.load_pem_private_key(
-                raw, password=secret if encrypted else None, unsafe_skip_rsa_key_validation=True
-            )
-            public = private.public_key()
-            kind = "private key"
-        elif label is not None and "PUBLIC KEY" in label:
-            public = serialization.load_pem_public_key(raw)
-            kind = "public key"
-        elif label is None:
-            try:
-                cert = x509.load_der_x509_certificate(raw)
-                public, kind = cert.public_key(), "certificate"
-            except ValueError:
-                try:
-                    public, kind = serialization.load_der_public_key(raw), "public key"
-                except ValueError:
-                    secret = passphrase_bytes(passphrase)
-                    try:
-                        private = serialization.load_der_private_key(
-                            raw, password=None, unsafe_skip_rsa_key_validation=True
-                        )
-                    except TypeError:  # an encrypted DER key
-                        encrypted = True
-                        if not secret:
-                            raise KeyLoadError("is an encrypted private key; a passphrase is required",
-                                               source=source, passphrase_required=True) from None
-                        private = serialization.load_der_private_key(
-                            raw, password=secret, unsafe_skip_rsa_key_validation=True
-                        )
-                    public, kind = private.public_key(), "private key"
-        else:
-            raise KeyLoadError(f"holds a PEM {label!r} block, not a key or certificate", source=source)
-    except KeyLoadError:
-        raise
-    except (ValueError, TypeError):
-        if encrypted:
-            raise KeyLoadError("cannot be decrypted: wrong passphrase or damaged key", source=source) from None
-        raise KeyLoadError("is not a readable certificate, public key or private key", source=source) from None
-    except Exception:
-        raise KeyLoadError("is not a supported key or certificate", source=source) from None
-    spki = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    fingerprint_source = cert.public_bytes(serialization.Encoding.DER) if cert is not None else spki
+    raw, name, password = _key_input(data, source, passphrase)
+    entry, material = _read_principal(raw, source=name, password=password, purpose="describe")
+    public, cert = entry.public, entry.certificate
+    kind = "private key" if entry.private is not None else "certificate" if cert is not None else "public key"
+    fingerprint_source = cert.public_bytes(serialization.Encoding.DER) if cert is not None else _spki(public)
     pem = single_line_pem(cert.public_bytes(serialization.Encoding.PEM) if cert is not None else
                           public.public_bytes(serialization.Encoding.PEM,
                                               serialization.PublicFormat.SubjectPublicKeyInfo))
-    if isinstance(public, rsa.RSAPublicKey):
-        return KeyInfo(
-            kind=kind,
-            key_type="RSA",
-            key_size=public.key_size,
-            public_exponent=public.public_numbers().e,
-            sha256_fingerprint=_colon_hex(hashlib.sha256(fingerprint_source).digest()),
-            thumbprint=jwk_thumbprint(public),
-            public_key=public,
-            certificate=cert,
-            encrypted=encrypted,
-            pem=pem,
-        )
-    key_type = type(public).__name__.removeprefix("_").replace("PublicKey", "") or "unknown"
+    usable_rsa = isinstance(public, rsa.RSAPublicKey) and not entry.pss
     return KeyInfo(
         kind=kind,
-        key_type=key_type,
+        key_type="RSA-PSS" if entry.pss else _type_name(public),
         key_size=int(getattr(public, "key_size", 0) or 0),
-        public_exponent=None,
+        public_exponent=public.public_numbers().e if usable_rsa else None,
         sha256_fingerprint=_colon_hex(hashlib.sha256(fingerprint_source).digest()),
-        thumbprint=None,
-        public_key=None,
+        thumbprint=jwk_thumbprint(public) if usable_rsa else None,
+        public_key=public if usable_rsa else None,
         certificate=cert,
-        encrypted=encrypted,
+        encrypted=material.encrypted,
         pem=pem,
+        container=material.container,
     )
-

@@ -49,7 +49,7 @@ from .keys import (
     JsonWebKey,
     _check_rsa_numbers,
     load_private_key,
-    load_public_key,
+    load_verification_keys,
     read_key_source,
     validate_private_key,
 )
@@ -533,8 +533,10 @@ def _select_key(
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = _read_path(key, "public key")
+    if isinstance(key, bytearray | memoryview):
+        key = bytes(key)
     if isinstance(key, bytes | str):
-        key = load_public_key(key)
+        key = load_verification_keys(key)  # a JWK keeps its restrictions (alg, use, key_ops, kid)
     if isinstance(key, rsa.RSAPublicKey):
         _check_public_key(key)
         return key
@@ -549,7 +551,7 @@ def _select_key(
         elif isinstance(item, rsa.RSAPublicKey):
             keys.append(JsonWebKey(key=item))
         elif isinstance(item, bytes | str):
-            keys.append(JsonWebKey(key=load_public_key(item)))
+            keys.extend(load_verification_keys(item))
         else:
             raise KeyLoadError(f"unsupported verification key type {type(item).__name__} in the key list")
     kid = decoded.key_id

@@ -13,7 +13,7 @@ from ._run import Log, safe_text
 if TYPE_CHECKING:
     from ..certs import KeyFiles, KeyInfo
 
-PASSPHRASE_FLAG = "--passphrase-file"
+PASSPHRASE_FLAG = "--passphrase-file"  # noqa: S105 - an option name
 
 
 def create(args: argparse.Namespace, log: Log) -> int:

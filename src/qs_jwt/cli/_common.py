@@ -48,6 +48,10 @@ class UsageError(Exception):
     """A command line that cannot be run as given (exit 2)."""
 
 
+class OutputError(Exception):
+    """The result could not be written to standard output (exit 1)."""
+
+
 #: the library's parameter names and the option that sets each, for every command
 PARAM_FLAGS = {
     "issuer": "--issuer",

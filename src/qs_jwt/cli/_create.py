@@ -20,7 +20,7 @@ from ._common import ENV_PASSPHRASE, ENV_PRIVATE_KEY, ExitCode, UsageError
 from ._io import emit, private_key_input, read_passphrase, to_json, warn_if_readable_by_others
 from ._run import Log
 
-PASSPHRASE_FLAG = "--cert-privatekey-passphrase-file"
+PASSPHRASE_FLAG = "--cert-privatekey-passphrase-file"  # noqa: S105 - an option name
 #: --cert-create options and their defaults, warned about when given without --cert-create
 _CERT_CREATE_OPTIONS = (
     ("--cert-create-expires-days", "cert_create_expires_days", None),

@@ -16,16 +16,12 @@ from typing import Any
 from ..errors import KEY_NOT_FOUND, KeyLoadError, QsJwtError, TokenFormatError
 from ..redact import secret_kind
 from ..tokens import MAX_TOKEN_LENGTH, normalize_token_text
-from ._common import ENV_PASSPHRASE, ENV_PRIVATE_KEY, UsageError
+from ._common import ENV_PASSPHRASE, ENV_PRIVATE_KEY, OutputError, UsageError
 from ._run import Log, safe_text
 
 MAX_PASSPHRASE_BYTES = 64 * 1024
 #: largest key, certificate or JWKS read from a file or standard input
 MAX_INPUT_BYTES = 1024 * 1024
-
-
-class OutputError(QsJwtError):
-    """The result could not be written to standard output."""
 
 
 def emit(text: str, *, written: str | None = None) -> None:
@@ -190,7 +186,7 @@ def warn_if_readable_by_others(path: str, log: Log) -> None:
 
     problem = private_key_file_problem(path)
     if problem:
-        log.warn(f"{shown_path(path)}: {problem}")
+        log.warn(f"{shown_path(path)}: {problem}; run chmod 600 {shown_path(path)}")
 
 
 def read_token(args: argparse.Namespace) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import InvalidValueError, QlikApiError, QsJwtError, VerificationError
 from ..redact import redact
-from ._common import LOG_LEVELS, PROG, ExitCode, UsageError, flag_for
+from ._common import LOG_LEVELS, PROG, ExitCode, OutputError, UsageError, flag_for
 
 #: character categories that can drive a terminal or forge a line: controls, format (bidi overrides),
 #: surrogates, private use, unassigned, and the line and paragraph separators
@@ -124,6 +124,10 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as exc:
         log.error(str(exc))
         return ExitCode.USAGE
+    except OutputError as exc:
+        log.error(str(exc))
+        _silence_stdout()
+        return ExitCode.ERROR
     except QsJwtError as exc:
         log.error(message_for(exc, args.command))
         return exit_code_for(exc)
