@@ -31,10 +31,10 @@ def test_a_token_cut_short_says_it_looks_truncated(run_cli, fixed_now, cut) -> N
 
 
 def test_a_cut_that_leaves_valid_base64url_is_found_by_the_signature_length(run_cli, fixed_now) -> None:
-    cut = TOKEN[:-4]  # four characters: still canonical base64url, three bytes short
+    cut = TOKEN[:-2]  # 342 characters less two: still canonical base64url, one byte short
     result = run_cli("decode", "--jwt", cut, "--cert-publickey-file", CERT)
     assert result.exit_code == 3
-    assert "the signature is 253 bytes, the key's are 256: the token looks truncated" in result.stdout
+    assert "the signature is 255 bytes, the key's are 256: the token looks truncated" in result.stdout
     report = qs_jwt.check_qscloud(cut, key=qs_jwt.load_public_key(key_bytes("rsa2048_cert.pem")), now=FIXED_NOW)
     assert any("truncated" in f.message for f in report.errors)
 
@@ -154,3 +154,25 @@ def test_a_failed_print_after_cert_create_says_the_files_were_written(tmp_path) 
     assert "cannot write the output" in result.stderr
     assert f"the files were written: {prefix}privatekey.pem" in result.stderr
     assert (tmp_path / "privatekey.pem").is_file()
+
+
+# --- standard input: read by the command line, never by the library --------------------------------
+
+
+def test_cert_show_reads_stdin(run_cli) -> None:
+    result = run_cli("cert", "show", "-", stdin=key_bytes("rsa2048_cert.pem"))
+    assert result.exit_code == 0 and "Kind: certificate" in result.stdout
+
+
+@pytest.mark.parametrize(("stdin", "message"), [(b"", "standard input is empty"),
+                                                (b"A" * (1024 * 1024 + 10), "more than 1024 KiB")])
+def test_bad_stdin_is_a_clean_error(run_cli, stdin, message) -> None:
+    result = run_cli("cert", "show", "-", stdin=stdin)
+    assert result.exit_code == 1 and message in result.stderr
+
+
+def test_closed_stdin_is_a_usage_error(run_cli, monkeypatch) -> None:
+    monkeypatch.setattr(sys, "stdin", None)
+    from qs_jwt.cli import main
+
+    assert main(["cert", "show", "-"]) == 2

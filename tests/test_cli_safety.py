@@ -108,7 +108,7 @@ def test_process_exit_codes_without_traceback(argv, code):
 
 def test_version_and_module_entry_point():
     r = _run("--version")
-    assert r.returncode == 0 and r.stdout.decode().strip() == f"qs-jwt {qs_jwt.__version__}"
+    assert r.returncode == 0 and r.stdout.decode().splitlines()[0] == f"qs-jwt {qs_jwt.__version__}"
 
 
 def test_closed_pipe_is_quiet(tmp_path):
@@ -274,7 +274,8 @@ def test_json_output_stays_valid_for_any_character(run_cli):
 
 def test_line_breaks_in_single_values_are_escaped(run_cli, tmp_path):
     r = run_cli("decode", "--jwt-file", str(tmp_path / "nofile\nqs-jwt: signature:  valid"))
-    assert r.exit_code == 1 and r.stderr.count("\n") == 1 and "\\u000a" in r.stderr
+    assert r.exit_code == 1 and r.stderr.count("\n") == 1 and "signature:  valid" not in r.stderr
+    assert "--jwt-file: no such file (the value is not a file name" in r.stderr
 
 
 def test_a_non_utf8_passphrase_is_a_clean_error(run_cli):

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import types
 from pathlib import Path
 from typing import Any
 
@@ -264,33 +262,22 @@ def test_read_key_source_size_limit(tmp_path: Path) -> None:
     assert len(qs_jwt.read_key_source(str(limit))) == keys.MAX_KEY_FILE_BYTES
 
 
-def test_read_key_source_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
-    pem = key_bytes("rsa2048_pkcs8.pem")
-    monkeypatch.setattr("sys.stdin", types.SimpleNamespace(buffer=io.BytesIO(pem)))
-    data = qs_jwt.read_key_source("-")
-    assert data == pem
-    assert qs_jwt.load_private_key(data, source="<stdin>").key_size == 2048
+class _NoStdin:
+    """Standard input that fails the test when anything reads it."""
+
+    @property
+    def buffer(self) -> Any:
+        raise AssertionError("the library read standard input")
 
 
-def test_read_key_source_stdin_empty(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("sys.stdin", types.SimpleNamespace(buffer=io.BytesIO(b"")))
-    with pytest.raises(KeyLoadError, match="empty") as info:
-        qs_jwt.read_key_source("-")
-    assert info.value.source == "<stdin>"
-
-
-def test_read_key_source_stdin_too_large(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("sys.stdin", types.SimpleNamespace(buffer=io.BytesIO(b"A" * (keys.MAX_KEY_FILE_BYTES + 10))))
-    with pytest.raises(KeyLoadError, match="larger than"):
-        qs_jwt.read_key_source("-")
-
-
-@pytest.mark.parametrize("stdin", [io.StringIO("text"), None])
-def test_read_key_source_stdin_without_buffer(monkeypatch: pytest.MonkeyPatch, stdin: Any) -> None:
-    monkeypatch.setattr("sys.stdin", stdin)
-    with pytest.raises(KeyLoadError, match="standard input") as info:
-        qs_jwt.read_key_source("-")
-    assert info.value.source == "<stdin>"
+def test_the_library_never_reads_stdin(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    monkeypatch.setattr("sys.stdin", _NoStdin())
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(KeyLoadError, match="not found") as info:
+        qs_jwt.read_key_source("-")  # a file named "-": the command line reads stdin itself
+    assert info.value.code == "not-found"
+    (tmp_path / "-").write_bytes(key_bytes("rsa2048_pkcs8.pem"))
+    assert qs_jwt.read_key_source("-") == key_bytes("rsa2048_pkcs8.pem")
 
 
 # --- load_public_key -------------------------------------------------------------------------

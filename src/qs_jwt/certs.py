@@ -32,6 +32,7 @@ from .keys import (
     private_key_pem,
     public_key_pem,
 )
+from .redact import secret_kind
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
@@ -198,6 +199,11 @@ def create_key_files(
     if not _usable_file_name(prefix):
         raise InvalidValueError("must not contain NUL characters or characters the file system cannot encode",
                                 param="prefix")
+    kind = secret_kind(prefix)
+    if kind is not None or "\n" in prefix:
+        # files named after key text would put the secret in every directory listing
+        raise InvalidValueError(f"the value looks like {kind or 'text, not a file-name prefix'}; give a folder or "
+                                "file-name prefix such as 'keys/prod-'", param="prefix")
     days = validate_days(days)
     common_name = validate_common_name(common_name)
     _expect(key_size, int, "an int such as 4096", "key_size")

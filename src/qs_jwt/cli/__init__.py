@@ -399,7 +399,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args_list = [*args_list[1:], "--help"]
     parser = build_parser()
     try:
-        args, extras = parser.parse_known_args(args_list)
+        try:
+            args, extras = parser.parse_known_args(args_list)
+        except UsageError:
+            typos = _unknown_options(parser, args_list)  # a typo explains more than a missing option
+            if typos:
+                raise UsageError(typos) from None
+            raise
         if extras:
             raise UsageError(_unknown_arguments(parser, args, extras))
     except UsageError as exc:
@@ -438,6 +444,27 @@ def _unknown_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace
     what = ", ".join(names) + (" and " if names and values else "") + (
         f"{values} value(s) without an option" if values else "")
     return f"unrecognized arguments: {what} (see '{where} --help')"
+
+
+def _unknown_options(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
+    """The unknown ``--options`` of a command line argparse refused for another reason, or None."""
+    command: list[str] = []
+    current = parser
+    for word in argv:
+        if word == "--":
+            break
+        sub = next((a for a in current._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if sub is not None and word in sub.choices:
+            command.append(word)
+            current = sub.choices[word]
+    if not command:
+        return None  # the unknown command is the news
+    known = set(_option_strings(parser, command)) | set(_option_strings(parser, []))
+    unknown = [t.split("=", 1)[0] for t in argv if t.startswith("--") and t != "--" and t.split("=", 1)[0] not in known]
+    if not unknown:
+        return None
+    names = ", ".join(name + _closest(name, sorted(known)) for name in unknown if _OPTION_NAME.fullmatch(name))
+    return f"unrecognized arguments: {names} (see '{' '.join([PROG, *command])} --help')" if names else None
 
 
 def _option_strings(parser: argparse.ArgumentParser, command: list[str]) -> list[str]:

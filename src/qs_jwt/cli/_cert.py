@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from ..errors import KeyLoadError, OutputExistsError
+from ..redact import redact
 from ._common import ENV_PASSPHRASE, ExitCode, UsageError, article
 from ._io import emit, read_input, read_passphrase, to_json
 from ._run import Log, safe_text
@@ -74,7 +75,7 @@ def log_created(summary: dict[str, object], log: Log) -> None:
     encrypted = ", encrypted" if summary["encrypted"] else ""
     log.info(f"private key:  {summary['privateKey']} (mode 0600{encrypted}; keep it secret)")
     log.info(f"public key:   {summary['publicKey']}")
-    log.info(f"certificate:  {summary['certificate']} (CN={summary['commonName']}, valid "
+    log.info(f"certificate:  {summary['certificate']} (CN={redact(str(summary['commonName']))}, valid "
              f"{summary['notBefore']} to {summary['notAfter']})")
     log.info(f"thumbprint:   {summary['thumbprint']} (usable as the key id)")
 

@@ -31,7 +31,7 @@ _EXIT_MEANINGS = {
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
 }
 
-EXIT_CODES_HELP = "exit codes:\n" + "\n".join(f"  {code.value:<3} {_EXIT_MEANINGS[code]}" for code in ExitCode)
+EXIT_CODES_HELP = "exit codes:\n" + "\n".join(f"  {code.value:<2} {_EXIT_MEANINGS[code]}" for code in ExitCode)
 
 ENV_PRIVATE_KEY = "QS_JWT_PRIVATE_KEY"
 ENV_PASSPHRASE = "QS_JWT_PRIVATE_KEY_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
