@@ -252,7 +252,12 @@ def _environment(bin_dir: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def readme_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[int, BlockRun]:
+def readme_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("readme")
+
+
+@pytest.fixture(scope="module")
+def readme_runs(tmp_path_factory: pytest.TempPathFactory, readme_folder: Path) -> dict[int, BlockRun]:
     """Run every unskipped shell block of the README, in page order, in one folder."""
     bin_dir = tmp_path_factory.mktemp("bin")
     for name in ("python", "python3"):  # a script, not a symlink: a venv's python finds its venv by its path
@@ -260,7 +265,7 @@ def readme_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[int, BlockRun]
         shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n', encoding="utf-8")
         shim.chmod(0o755)
     env = _environment(bin_dir)
-    folder = tmp_path_factory.mktemp("readme")
+    folder = readme_folder
     runs: dict[int, BlockRun] = {}
     for block in BLOCKS:
         if block.skip is not None:
@@ -287,3 +292,20 @@ def test_readme_shell_block_runs(block: Block, readme_runs: dict[int, BlockRun])
     else:
         assert run.reached_last, f"a command before the last one failed (exit {run.exit_code})\n{where}"
         assert run.exit_code == block.exit_code, f"exit {run.exit_code}, expected {block.exit_code}\n{where}"
+
+
+def _python_blocks(text: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
+
+
+def test_readme_python_blocks_run(readme_runs: dict[int, BlockRun], readme_folder: Path) -> None:
+    """The library examples run, in page order, as one program, in the folder the shell blocks filled."""
+    blocks = _python_blocks(README)
+    assert len(blocks) >= 5
+    script = readme_folder / "readme_examples.py"
+    script.write_text("\n".join(blocks), encoding="utf-8")
+    env = {name: value for name, value in os.environ.items() if not name.startswith("QS_JWT_")}
+    done = subprocess.run([sys.executable, str(script)], cwd=readme_folder, env=env, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=BLOCK_TIMEOUT, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "expires\n" in done.stdout  # the exceptions example printed the parameter

@@ -23,6 +23,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 __all__ = [
+    "KEY_DAMAGED",
+    "KEY_FORMAT",
+    "KEY_MISMATCH",
+    "KEY_NOT_FOUND",
+    "KEY_PASSPHRASE_REQUIRED",
+    "KEY_UNNEEDED_PASSPHRASE",
+    "KEY_UNREADABLE",
+    "KEY_UNSUPPORTED",
+    "KEY_WEAK",
+    "KEY_WRONG_KIND",
+    "KEY_WRONG_PASSPHRASE",
+    "KEY_WRONG_TYPE",
     "ArgumentTypeError",
     "FileWriteError",
     "InvalidValueError",

@@ -8,7 +8,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import qs_jwt
-from qs_jwt import CheckReport, QsCloudTokenFactory, Token, Verification, create_qseow_token
+from qs_jwt import (
+    CheckReport,
+    QsCloudSettings,
+    QsCloudTokenFactory,
+    QsCloudUser,
+    QseowSettings,
+    QseowTokenFactory,
+    QseowUser,
+    Token,
+    Verification,
+    create_qseow_token,
+)
 
 KEY = Path("privatekey.pem")
 
@@ -17,6 +28,22 @@ def mint(sub: str) -> str:
     factory: QsCloudTokenFactory = qs_jwt.QsCloudTokenFactory(KEY.read_bytes(), issuer="my-app", keyid="k")
     token: Token = factory.create(sub=sub, email=f"{sub}@example.com", email_verified=True, groups=["Sales"])
     return token.token
+
+
+SETTINGS = QsCloudSettings(issuer="my-app", keyid="k", expires="5m")
+FACTORY = QsCloudTokenFactory(KEY.read_bytes(), SETTINGS)
+
+
+def mint_for(sub: str, email: str) -> str:
+    user = QsCloudUser(sub=sub, email=email, email_verified=True, groups=("Sales",))
+    token: Token = FACTORY.create(user)
+    warnings: tuple[str, ...] = token.warnings
+    return token.token if not warnings else ""
+
+
+def qseow_many(users: list[str]) -> list[str]:
+    factory = QseowTokenFactory(KEY, QseowSettings(audience="qlik", expires="1h", groups_claim="group"))
+    return [factory.create(QseowUser(user_id=u, user_directory="ACME")).token for u in users]
 
 
 def qseow(user: str) -> str:
@@ -35,7 +62,7 @@ def errors() -> str:
     try:
         qs_jwt.parse_duration("3600")
     except qs_jwt.InvalidValueError as exc:
-        return str(exc.option)
+        return f"{exc.param}: {exc.reason}"
     except qs_jwt.QsJwtError:
         raise
     return ""

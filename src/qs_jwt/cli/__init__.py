@@ -11,7 +11,7 @@ import os
 import re
 import sys
 
-from .._version import __version__
+from .. import __version__
 from ._common import (
     ENVIRONMENT_HELP,
     EXIT_CODES_HELP,
@@ -423,7 +423,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.USAGE
     from ._run import run
 
-    return run(args)
+    return run(_command(args), args)
+
+
+def _command(args: argparse.Namespace) -> Any:
+    """The function that runs the parsed command (its module is imported only now)."""
+    if args.command in ("create-qscloud", "create-qseow"):
+        from ._create import create
+
+        return create
+    if args.command in ("decode", "check"):
+        from . import _inspect
+
+        return _inspect.decode if args.command == "decode" else _inspect.check
+    from . import _cert
+
+    return {"create": _cert.create, "show": _cert.show, "jwks": _cert.jwks, "check": _cert.check}[args.cert_command]
 
 
 _OPTION_NAME = re.compile(r"--?[A-Za-z][A-Za-z0-9-]*")

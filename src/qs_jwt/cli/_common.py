@@ -24,10 +24,10 @@ class ExitCode(enum.IntEnum):
 
 _EXIT_MEANINGS = {
     ExitCode.OK: "success",
-    ExitCode.ERROR: "error (unreadable key or file, malformed token, file not written)",
-    ExitCode.USAGE: "usage error (unknown option, missing or bad option value)",
+    ExitCode.ERROR: "error: unreadable or unusable key or file, malformed token, file not written",
+    ExitCode.USAGE: "usage error: unknown option, missing or bad option value, no signing key",
     ExitCode.VERIFY: "a token or key failed verification or a check",
-    ExitCode.API: "the remote Qlik API answered with an error (commands that call Qlik APIs)",
+    ExitCode.API: "the remote Qlik API answered with an error (the commands that call Qlik APIs)",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
 }
 

@@ -84,20 +84,6 @@ class Log:
         return self.level >= 4
 
 
-def _command(args: argparse.Namespace) -> Callable[[argparse.Namespace, Log], int]:
-    if args.command in ("create-qscloud", "create-qseow"):
-        from . import _create
-
-        return _create.create
-    if args.command in ("decode", "check"):
-        from . import _inspect
-
-        return _inspect.decode if args.command == "decode" else _inspect.check
-    from . import _cert
-
-    return {"create": _cert.create, "show": _cert.show, "jwks": _cert.jwks, "check": _cert.check}[args.cert_command]
-
-
 def exit_code_for(exc: QsJwtError) -> ExitCode:
     """The exit code of a library error: the one table of the command line."""
     if isinstance(exc, InvalidValueError):
@@ -116,11 +102,15 @@ def message_for(exc: QsJwtError, command: str | None) -> str:
     return str(exc)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the command in ``args``; return its exit code. Expected failures print one line, no traceback."""
+#: a command: the parsed arguments and the log in, the exit code out
+Command = Callable[[argparse.Namespace, Log], int]
+
+
+def run(command: Command, args: argparse.Namespace) -> int:
+    """Run ``command``; return its exit code. Expected failures print one line, no traceback."""
     log = Log(args.loglevel)
     try:
-        return _command(args)(args, log)
+        return command(args, log)
     except UsageError as exc:
         log.error(str(exc))
         return ExitCode.USAGE
