@@ -26,12 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 from . import _clock
 from ._jws import escape_text
-from ._platform import file_mode_problem
 from .certs import describe_key_material
 from .claims import QSCLOUD_AUDIENCE, QSCLOUD_MAX_LIFETIME
 from .durations import format_duration
 from .errors import KEY_DAMAGED, KEY_WEAK, ArgumentTypeError, InvalidValueError, KeyLoadError, is_finite_number
-from .keys import roca_vulnerable, validate_private_key
+from .keys import private_key_file_problem, roca_vulnerable, validate_private_key
 from .tokens import MAX_NUMERIC_DATE, DecodedToken, Verification, inspect_token
 
 if TYPE_CHECKING:
@@ -658,10 +657,7 @@ def _permission_findings(path: str | None) -> Iterator[Finding]:
     """A private key file readable by its owner only (security bar, section 2)."""
     if path is None or path == "-":
         return
-    try:
-        problem = file_mode_problem(path)
-    except OSError:  # gone or not examinable: there is no mode to judge
-        return
+    problem = private_key_file_problem(path)
     if problem is not None:
         yield Finding("permissions", WARNING, f"permissions: {problem}; a private key must be readable by its "
                       "owner only", f"chmod 600 {shlex.quote(path)}")
@@ -701,6 +697,8 @@ def check_key_material(
     :raises InvalidValueError: ``now`` is not a number of seconds in range.
     """
     current = _clock.resolve(now)
+    if path is not None and not isinstance(path, str):
+        raise ArgumentTypeError(f"expected the key file's path as text, not {type(path).__name__}", param="path")
     info = describe_key_material(data, source=source, passphrase=passphrase)
     report = CheckReport("key")
     report.findings.extend(_key_findings(info))

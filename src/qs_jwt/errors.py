@@ -61,11 +61,7 @@ class InvalidValueError(QsJwtError, ValueError):
     (the command-line tool: as its options).
     """
 
-    def __init__(self, reason: str, *, param: str | None = None, mentions: tuple[str, ...] = (),
-                 option: str | None = None) -> None:
-        if option is not None and param is None:  # TRANSITION: 0.1's keyword; removed before release
-            param = option.lstrip("-").replace("-", "_")
-            reason = reason.removeprefix(option).lstrip(" :")
+    def __init__(self, reason: str, *, param: str | None = None, mentions: tuple[str, ...] = ()) -> None:
         self.param = param
         self.mentions = mentions
         self._template = reason
@@ -185,13 +181,3 @@ def is_finite_number(value: object) -> bool:
         return True
     return isinstance(value, float) and value - value == 0.0
 
-
-class QsJwtWarning(UserWarning):
-    """TRANSITION: 0.1's warning category; 0.2 returns warnings as data."""
-
-
-def warn(message: str) -> None:
-    """TRANSITION: issue a QsJwtWarning."""
-    import warnings
-
-    warnings.warn(message, QsJwtWarning, stacklevel=3)

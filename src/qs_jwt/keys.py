@@ -159,9 +159,10 @@ def private_key_file_problem(path: str | os.PathLike[str]) -> str | None:
     file's ACL (inherited from its folder), not its mode, says who may read it."""
     from ._platform import file_mode_problem
 
+    text = _path_text(path)
     try:
-        return file_mode_problem(os.fspath(_path_text(path)))
-    except (OSError, ValueError):
+        return file_mode_problem(text)
+    except (OSError, ValueError):  # gone, not examinable, or a name no file can have
         return None
 
 

@@ -266,13 +266,22 @@ def _iat(now: float | None) -> int:
 def qscloud_token_parts(settings: QsCloudSettings, user: QsCloudUser, *,
                         now: float | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The header and payload :func:`create_qscloud_token` signs (a fresh ``jti``); no key needed."""
+    _expect(settings, QsCloudSettings, "settings")
+    _expect(user, QsCloudUser, "user")
     return settings.header(), qscloud_payload(settings, user, iat=_iat(now))
 
 
 def qseow_token_parts(settings: QseowSettings, user: QseowUser, *,
                       now: float | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The header and payload :func:`create_qseow_token` signs; no key needed."""
+    _expect(settings, QseowSettings, "settings")
+    _expect(user, QseowUser, "user")
     return settings.header(), qseow_payload(settings, user, iat=_iat(now))
+
+
+def _expect(value: object, cls: type, param: str) -> None:
+    if not isinstance(value, cls):
+        raise ArgumentTypeError(f"expected {cls.__name__}, not {type(value).__name__}", param=param)
 
 
 @overload
