@@ -12,6 +12,7 @@ import datetime as _dt
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -180,6 +181,7 @@ def create_key_files(
     passphrase: bytes | str | None = None,
     force: bool = False,
     now: float | None = None,
+    on_generate: Callable[[], object] | None = None,
 ) -> KeyFiles:
     """Create an RSA key pair and a self-signed certificate and write the three files.
 
@@ -190,6 +192,8 @@ def create_key_files(
     :param passphrase: encrypt the private key file (PKCS#8, best available encryption); at most
         :data:`qs_jwt.keys.MAX_NEW_PASSPHRASE_BYTES` bytes.
     :param force: replace existing files instead of refusing.
+    :param on_generate: called once everything is checked, just before the key is generated (a 4096-bit key
+        takes about a second): for a progress message.
     :raises ArgumentTypeError: an argument of the wrong type.
     :raises InvalidValueError: bad prefix, days, key size, common name or passphrase.
     :raises OutputExistsError: an output exists and ``force`` is false; nothing is written.
@@ -213,6 +217,8 @@ def create_key_files(
     secret = new_key_passphrase(passphrase)
     paths = key_file_paths(prefix)
     check_outputs(list(paths), force=force)
+    if on_generate is not None:
+        on_generate()
     key = generate_rsa_key(key_size)
     cert = create_self_signed_certificate(key, days=days, common_name=common_name, now=now)
     from cryptography.hazmat.primitives import serialization

@@ -25,7 +25,6 @@ def create(args: argparse.Namespace, log: Log) -> int:
     passphrase = None
     if args.passphrase_file is not None:
         passphrase = read_passphrase(PASSPHRASE_FLAG, args.passphrase_file, log)
-    log.info(f"creating a {args.cert_create_key_size}-bit RSA key pair and certificate ...")
     try:
         files = create_key_files(
             args.cert_file_prefix,
@@ -34,6 +33,8 @@ def create(args: argparse.Namespace, log: Log) -> int:
             common_name=args.cert_create_cn,
             passphrase=passphrase,
             force=args.force,
+            on_generate=lambda: log.info(f"creating a {args.cert_create_key_size}-bit RSA key pair and certificate "
+                                         "..."),
         )
     except OutputExistsError as exc:
         raise OutputExistsError(exc.paths, hint="--force replaces them; then the certificate configured in Qlik "

@@ -104,10 +104,11 @@ def _new_key_signer(args: argparse.Namespace, log: Log) -> tuple[Signer, str]:
     # the passphrase option names the key's passphrase: a new key is written encrypted with it
     passphrase = read_passphrase(PASSPHRASE_FLAG, args.cert_privatekey_passphrase_file, log, use_env=False)
     prefix = args.cert_file_prefix
-    log.info(f"creating a {args.cert_create_key_size}-bit RSA key pair and certificate ...")
     try:
         files = create_key_files(prefix, days=args.cert_create_expires_days, key_size=args.cert_create_key_size,
-                                 common_name=args.cert_create_cn, passphrase=passphrase, force=args.force)
+                                 common_name=args.cert_create_cn, passphrase=passphrase, force=args.force,
+                                 on_generate=lambda: log.info(f"creating a {args.cert_create_key_size}-bit RSA key "
+                                                              "pair and certificate ..."))
     except OutputExistsError as exc:
         raise OutputExistsError(exc.paths, hint=(
             f"to sign with the existing key, use --cert-privatekey-file {key_file_paths(prefix)[0]}; --force "

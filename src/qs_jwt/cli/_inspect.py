@@ -140,8 +140,9 @@ def check(args: argparse.Namespace, log: Log) -> int:
         report = check_qscloud(token, issuer=args.issuer, keyid=args.keyid, key=key[0] if key else None,
                                leeway=args.leeway, now=now)
     else:
-        report = check_qseow(token, audience=args.audience, userid_claim=args.userid_claim or "userId",
-                             userdir_claim=args.userdir_claim or "userDirectory",
+        userid_claim = "userId" if args.userid_claim is None else args.userid_claim
+        userdir_claim = "userDirectory" if args.userdir_claim is None else args.userdir_claim
+        report = check_qseow(token, audience=args.audience, userid_claim=userid_claim, userdir_claim=userdir_claim,
                              key=key[0] if key else None, leeway=args.leeway, now=now)
     failed = not report.ok or (args.strict and bool(report.findings))
     if args.output == "json":
