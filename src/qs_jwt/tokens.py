@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     #: a private key: the object, PEM/DER bytes or text, or the path of a key file
     PrivateKeyInput: TypeAlias = RSAPrivateKey | bytes | str | os.PathLike[str]
 
+_T = TypeVar("_T")
 _S = TypeVar("_S", QsCloudSettings, QseowSettings)
 _U = TypeVar("_U", QsCloudUser, QseowUser)
 
@@ -231,6 +232,17 @@ def _field_names(cls: type) -> frozenset[str]:
     return names
 
 
+def _object_or_fields(cls: type[_T], obj: _T | None, fields: dict[str, Any], param: str) -> _T:
+    """``obj`` when given (and of type ``cls``), else ``cls`` made from the keyword ``fields``."""
+    if obj is None:
+        return cls(**fields)
+    if not isinstance(obj, cls):
+        raise ArgumentTypeError(f"expected {cls.__name__}, not {type(obj).__name__}", param=param)
+    if fields:
+        raise ArgumentTypeError(f"give the {param} object or its fields as keywords, not both", param=param)
+    return obj
+
+
 def _split_fields(settings_cls: type[_S], user_cls: type[_U], settings: _S | None, user: _U | None,
                   fields: dict[str, Any], what: str) -> tuple[_S, _U]:
     """The settings and user from objects, or from the keyword form (``extra_claims`` goes to the user)."""
@@ -239,19 +251,9 @@ def _split_fields(settings_cls: type[_S], user_cls: type[_U], settings: _S | Non
     unknown = sorted(set(fields) - user_names - settings_names)
     if unknown:
         raise ArgumentTypeError(f"{what}() got an unexpected keyword argument {unknown[0]!r}", param=unknown[0])
-    if settings is None:
-        settings = settings_cls(**{k: v for k, v in fields.items() if k in settings_names})
-    elif not isinstance(settings, settings_cls):
-        raise ArgumentTypeError(f"expected {settings_cls.__name__}, not {type(settings).__name__}", param="settings")
-    elif any(k in settings_names for k in fields):
-        raise ArgumentTypeError("give the settings object or its fields as keywords, not both", param="settings")
-    if user is None:
-        user = user_cls(**{k: v for k, v in fields.items() if k in user_names})
-    elif not isinstance(user, user_cls):
-        raise ArgumentTypeError(f"expected {user_cls.__name__}, not {type(user).__name__}", param="user")
-    elif any(k in user_names for k in fields):
-        raise ArgumentTypeError("give the user object or its fields as keywords, not both", param="user")
-    return settings, user
+    return (_object_or_fields(settings_cls, settings, {k: v for k, v in fields.items() if k in settings_names},
+                              "settings"),
+            _object_or_fields(user_cls, user, {k: v for k, v in fields.items() if k in user_names}, "user"))
 
 
 def current_time() -> float:
@@ -367,22 +369,14 @@ class _Factory(Generic[_S, _U]):
 
     def __init__(self, key: Signer | PrivateKeyInput, settings: _S | None = None, *,
                  passphrase: bytes | str | None = None, **fields: Any) -> None:
-        if settings is None:
-            allowed = _field_names(self._settings_cls)
-            unknown = sorted(set(fields) - allowed)
-            if unknown:
-                raise ArgumentTypeError(f"{type(self).__name__}() got an unexpected keyword argument "
-                                        f"{unknown[0]!r}", param=unknown[0])
-            settings = self._settings_cls(**fields)
-        elif not isinstance(settings, self._settings_cls):
-            raise ArgumentTypeError(f"expected {self._settings_cls.__name__}, not {type(settings).__name__}",
-                                    param="settings")
-        elif fields:
-            raise ArgumentTypeError("give the settings object or its fields as keywords, not both", param="settings")
-        self.settings: _S = settings
+        unknown = sorted(set(fields) - _field_names(self._settings_cls))
+        if unknown:
+            raise ArgumentTypeError(f"{type(self).__name__}() got an unexpected keyword argument {unknown[0]!r}",
+                                    param=unknown[0])
+        self.settings: _S = _object_or_fields(self._settings_cls, settings, fields, "settings")
         self.signer = key if isinstance(key, Signer) else Signer(key, passphrase=passphrase, validate=True)
-        self._head = b64url_encode(dumps_compact(settings.header()))
-        self._algorithm: str = settings.algorithm
+        self._head = b64url_encode(dumps_compact(self.settings.header()))
+        self._algorithm: str = self.settings.algorithm
 
     def __getstate__(self) -> tuple[Signer, _S]:
         return self.signer, self.settings
@@ -391,13 +385,10 @@ class _Factory(Generic[_S, _U]):
         type(self).__init__(self, state[0], state[1])
 
     def _user(self, user: _U | None, fields: dict[str, Any]) -> _U:
-        if user is None:
-            return self._user_cls(**fields)
-        if not isinstance(user, self._user_cls):
-            raise ArgumentTypeError(f"expected {self._user_cls.__name__}, not {type(user).__name__}", param="user")
-        if fields:
-            raise ArgumentTypeError("give the user object or its fields as keywords, not both", param="user")
-        return user
+        unknown = sorted(set(fields) - _field_names(self._user_cls))
+        if unknown:
+            raise ArgumentTypeError(f"create() got an unexpected keyword argument {unknown[0]!r}", param=unknown[0])
+        return _object_or_fields(self._user_cls, user, fields, "user")
 
     def _token(self, user: _U, payload: dict[str, Any]) -> Token:
         token = self.signer.sign_encoded(self._algorithm, self._head, payload)
