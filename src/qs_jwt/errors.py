@@ -11,7 +11,8 @@ raises :class:`TypeError` (through :class:`ArgumentTypeError`, which is both)::
     ├── FileWriteError           an output file could not be written
     ├── TokenFormatError         text that is not a well-formed compact JWS/JWT
     ├── VerificationError        a token or key that was read but failed verification or a check
-    └── QlikApiError             a remote Qlik API answered with an error
+    ├── QlikApiError             a remote Qlik API answered with an error
+    └── QlikConnectionError      no answer from a server (DNS, refused, TLS, timeout)
 
 Messages name the Python parameter (``email_verified``), never a command-line flag, and never contain
 key material, passphrases or tokens. The command-line tool maps parameters to its flags and errors to
@@ -41,6 +42,7 @@ __all__ = [
     "KeyLoadError",
     "OutputExistsError",
     "QlikApiError",
+    "QlikConnectionError",
     "QsJwtError",
     "TokenFormatError",
     "VerificationError",
@@ -154,7 +156,8 @@ class VerificationError(QsJwtError):
 class QlikApiError(QsJwtError):
     """A Qlik API answered with an error status.
 
-    ``status``, ``code``, ``detail`` and ``trace_id`` carry what the server said.
+    ``method``, ``url`` (with secrets removed), ``status``, and what the server said: ``code``, ``title``,
+    ``detail`` and ``trace_id`` of the first error item, and ``items``, every error item as a dict.
     """
 
     def __init__(
@@ -165,12 +168,34 @@ class QlikApiError(QsJwtError):
         code: str | None = None,
         detail: str | None = None,
         trace_id: str | None = None,
+        method: str | None = None,
+        url: str | None = None,
+        title: str | None = None,
+        items: tuple[dict[str, object], ...] = (),
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.detail = detail
         self.trace_id = trace_id
+        self.method = method
+        self.url = url
+        self.title = title
+        self.items = items
+
+
+class QlikConnectionError(QsJwtError):
+    """No answer from the server: DNS, refused connection, TLS, timeout, proxy.
+
+    ``hint`` says what to try (``--ca-cert`` for a certificate the client does not trust); ``tls`` is true
+    for a certificate problem.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None, url: str | None = None, tls: bool = False) -> None:
+        super().__init__(f"{message}; {hint}" if hint else message)
+        self.hint = hint
+        self.url = url
+        self.tls = tls
 
 
 def is_finite_number(value: object) -> bool:
