@@ -165,3 +165,16 @@ def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch)
         return CliResult(code, out, err)
 
     return run
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _checkout_stays_clean():
+    """No test may leave files in the checkout (key files written to the working directory, say)."""
+    def visible() -> set[str]:  # caches (.pytest_cache, .hypothesis) are dot folders, and ignored by git
+        return {name for name in os.listdir(ROOT) if not name.startswith(".")}
+
+    before = visible()
+    yield
+    left = sorted(visible() - before)
+    if left:
+        pytest.fail(f"the tests left files in the checkout: {left}", pytrace=False)

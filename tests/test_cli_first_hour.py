@@ -176,3 +176,49 @@ def test_closed_stdin_is_a_usage_error(run_cli, monkeypatch) -> None:
     from qs_jwt.cli import main
 
     assert main(["cert", "show", "-"]) == 2
+
+
+def test_version_with_stdout_closed_is_one_line(tmp_path) -> None:
+    result = subprocess.run([sys.executable, "-c", "import os, sys; os.close(1); from qs_jwt.cli import main; "
+                             "sys.exit(main(['--version']))"], stderr=subprocess.PIPE, text=True,
+                            env={"PYTHONPATH": SRC}, timeout=60, check=False)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_loglevel_between_cert_and_its_subcommand(run_cli) -> None:
+    result = run_cli("cert", "--loglevel", "verbose", "show", CERT)
+    assert result.exit_code == 0 and "Kind: certificate" in result.stdout
+
+
+@pytest.mark.parametrize("stray", ["-Secret9xYz", "-abcdefgh", "--Secret9xYzAbCdEfGhIjKl1234"])
+def test_a_stray_dash_value_is_not_echoed_as_an_option(run_cli, stray) -> None:
+    result = run_cli("decode", "--jwt", TOKEN, stray)
+    assert result.exit_code == 2 and stray not in result.stderr
+
+
+def test_an_empty_groups_claim_is_refused(run_cli) -> None:
+    result = run_cli("create-qseow", "--userdir", "D", "--userid", "u", "--audience", "a", "--expires", "1h",
+                     "--groups-claim", "", "--cert-privatekey-file", KEY)
+    assert result.exit_code == 2 and "--groups-claim" in result.stderr
+
+
+def test_a_long_value_is_not_echoed_as_a_path(run_cli) -> None:
+    result = run_cli("decode", "--jwt-file", "eyJ" * 44000)
+    assert result.exit_code == 1 and len(result.stderr) < 300
+
+
+def test_an_empty_password_pfx_with_an_empty_passphrase_file(run_cli, tmp_path, fixed_now) -> None:
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    result = run_cli("create-qscloud", "--cert-privatekey-file", key_path("rsa2048_nopass.p12"),
+                     "--cert-privatekey-passphrase-file", str(empty), "--issuer", "i", "--keyid", "k", "--sub", "s")
+    assert result.exit_code == 0, result.stderr
+    refused = run_cli("cert", "create", "--cert-file-prefix", f"{tmp_path}/", "--days", "1", "--passphrase-file",
+                      str(empty))
+    assert refused.exit_code == 1 and "empty passphrase cannot protect a new key" in refused.stderr
+
+
+def test_a_pfx_needing_its_password_names_the_option(run_cli, fixed_now) -> None:
+    result = run_cli("decode", "--jwt", TOKEN, "--cert-publickey-file", key_path("rsa2048.p12"))
+    assert result.exit_code == 1 and "--passphrase-file" in result.stderr

@@ -122,6 +122,21 @@ class Block:
             continued = line.endswith("\\")
         return commands
 
+    def shown_output(self) -> list[str]:
+        """The output lines a console block shows that are the tool's own words, exact on every run: its
+        messages (``qs-jwt: ...``) and check findings (``ERROR:``, ``WARNING:``, ``  fix:``, ``OK:``)."""
+        if self.language != "console":
+            return []
+        prefixes = ("qs-jwt: ", "ERROR: ", "WARNING: ", "  fix: ", "OK: ")
+        lines, continued = [], False
+        for line in self.text.splitlines():
+            if line.startswith("$ ") or continued:
+                continued = line.endswith("\\")
+                continue
+            if line.startswith(prefixes) and "..." not in line:
+                lines.append(line)
+        return lines
+
     def script(self) -> str:
         *before, last = self.commands()
         if self.exit_code == 0:
@@ -281,12 +296,29 @@ def readme_runs(tmp_path_factory: pytest.TempPathFactory, readme_folder: Path) -
     return runs
 
 
+_VARYING = (
+    (re.compile(r"\d{4}-\d\d-\d\d(T\d\d:\d\d:\d\dZ| \d\d:\d\d)?"), "<time>"),  # dates and times
+    (re.compile(r"\b[A-Za-z0-9_-]{43}\b"), "<thumbprint>"),  # RFC 7638 thumbprints, jti values
+    (re.compile(r"\b[0-9A-F]{2}(:[0-9A-F]{2}){15,}\b"), "<fingerprint>"),
+)
+
+
+def _normalised(line: str) -> str:
+    """A line with what differs from run to run (times, key thumbprints) replaced by placeholders."""
+    for pattern, placeholder in _VARYING:
+        line = pattern.sub(placeholder, line)
+    return line.rstrip()
+
+
 @pytest.mark.parametrize("block", BLOCKS, ids=[block.id for block in BLOCKS])
 def test_readme_shell_block_runs(block: Block, readme_runs: dict[int, BlockRun]) -> None:
     if block.skip is not None:
         pytest.skip(f"README.md line {block.line}: {block.skip}")
     run = readme_runs[block.line]
     where = f"README.md line {block.line} ({block.language} block):\n{block.text}\n--- output ---\n{run.output}"
+    printed = [_normalised(line) for line in run.output.splitlines()]
+    for line in block.shown_output():
+        assert _normalised(line) in printed, f"the page shows a line the tool does not print: {line!r}\n{where}"
     if block.exit_code == 0:
         assert run.exit_code == 0, f"exit {run.exit_code}, expected 0\n{where}"
     else:

@@ -122,7 +122,11 @@ def create_self_signed_certificate(
     _expect(key, rsa.RSAPrivateKey, "an RSAPrivateKey (cryptography)", "key")
     days = validate_days(days)
     common_name = validate_common_name(common_name)
-    start = _dt.datetime.fromtimestamp(_clock.resolve(now), tz=_dt.UTC).replace(microsecond=0) - BACKDATE
+    issued = _clock.resolve(now)
+    if issued + days * 86400 > _clock.MAX_TIME:
+        raise InvalidValueError("the certificate would end after the year 9999; give fewer days or an earlier now",
+                                param="days")
+    start = _dt.datetime.fromtimestamp(issued, tz=_dt.UTC).replace(microsecond=0) - BACKDATE
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     public = key.public_key()
     builder = (

@@ -31,6 +31,8 @@ for _names, _seconds in (
 MAX_DURATION_SECONDS = 100 * 31557600
 
 _PART = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-z]*)\s*")
+#: what a duration can be made of; a value with other characters is not echoed (it may be a pasted secret)
+_PLAIN = re.compile(r"[0-9A-Za-z. +-]*")
 _BARE_NUMBER = re.compile(r"\s*[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*")
 
 
@@ -116,6 +118,6 @@ def _suggest(number: str) -> str:
 def _shorten(text: str) -> str:
     from .redact import looks_secret
 
-    if looks_secret(text):
+    if looks_secret(text) or not _PLAIN.fullmatch(text[:40]):
         return "the value"  # never echo what may be a secret pasted into the wrong option
     return repr(text if len(text) <= 40 else text[:37] + "...")

@@ -50,6 +50,8 @@ SECRET_PLACEHOLDER = "<secret redacted>"  # noqa: S105 - a placeholder, not a se
 _RUN = re.compile(r"[A-Za-z0-9_\-+/=.~%]+")
 _PEM_BEGIN = "-----BEGIN"
 _PEM_END = "-----END"
+#: longest file name shown in a message; anything longer is not a path a person typed
+MAX_SHOWN_PATH = 260
 #: a base64/base64url/hex run at least this long, with no word structure, is taken for a secret
 _MIN_SECRET_RUN = 24
 
@@ -82,7 +84,7 @@ def _classify_run(run: str) -> str | None:
 
 def looks_like_path(text: str) -> bool:
     """True for text that may be shown as a file path: one line, no PEM, token or random key material."""
-    return (isinstance(text, str) and bool(text) and "\n" not in text and len(text) <= 4096
+    return (isinstance(text, str) and bool(text) and "\n" not in text and len(text) <= MAX_SHOWN_PATH
             and secret_kind(text) is None)
 
 
@@ -145,7 +147,7 @@ def safe_source(source: object) -> str | None:
         return None
     source = source if isinstance(source, str) else str(source)
     kind = secret_kind(source)
-    if kind is None and "\n" not in source:
+    if kind is None and "\n" not in source and len(source) <= MAX_SHOWN_PATH:
         return source
     return f"<the value, which looks like {kind or 'text, not a path'}>"
 

@@ -197,8 +197,11 @@ class Token:
 
     @property
     def expires_at(self) -> _dt.datetime | None:
+        """``exp`` as an aware UTC datetime; None without one, or one past what a datetime holds (year 9999)."""
         exp = self.payload.get("exp")
-        return _dt.datetime.fromtimestamp(exp, tz=_dt.UTC) if isinstance(exp, int) else None
+        if not isinstance(exp, int) or isinstance(exp, bool) or not 0 <= exp <= _clock.MAX_TIME:
+            return None
+        return _dt.datetime.fromtimestamp(exp, tz=_dt.UTC)
 
     def to_dict(self) -> dict[str, Any]:
         """``{"token", "header", "payload", "expiresAt", "warnings"}`` (expiresAt as UTC ISO-8601)."""

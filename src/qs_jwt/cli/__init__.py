@@ -124,9 +124,17 @@ class _VersionAction(argparse.Action):
             except metadata.PackageNotFoundError:
                 return "not installed"
 
-        sys.stdout.write(f"{PROG} {__version__}\nPython {platform.python_version()} "
-                         f"({platform.python_implementation()}, {sys.platform}), cryptography "
-                         f"{version('cryptography')}, PyJWT {version('PyJWT')}\n")
+        text = (f"{PROG} {__version__}\nPython {platform.python_version()} ({platform.python_implementation()}, "
+                f"{sys.platform}), cryptography {version('cryptography')}, PyJWT {version('PyJWT')}\n")
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except (OSError, ValueError, AttributeError):  # stdout closed
+            from ._run import silence_stdout
+
+            _print_error(f"{PROG}: error: cannot write the output: standard output is closed")
+            silence_stdout()
+            parser.exit(ExitCode.ERROR)
         parser.exit()
 
 
@@ -140,7 +148,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 def _add_key_source(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("signing key (one of these, else $QS_JWT_PRIVATE_KEY)")
     group.add_argument("--cert-privatekey-file", metavar="FILE",
-                       help="PEM or DER private key file (PKCS#1 or PKCS#8, may be encrypted); '-' reads stdin")
+                       help="private key file: PEM or DER (PKCS#1, PKCS#8, may be encrypted), PKCS#12 (.pfx), a "
+                            "PEM bundle or an OpenSSH RSA key; '-' reads stdin")
     group.add_argument("--cert-privatekey", metavar="PEM",
                        help="private key PEM text (visible to other users in the process list; prefer "
                             "--cert-privatekey-file or $QS_JWT_PRIVATE_KEY)")
@@ -342,6 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Keys and certificates for Qlik's JWT settings.",
         "qs-jwt cert create --cert-file-prefix keys/ --cert-create-expires-days 365",
     )
+    ce.add_argument("--loglevel", dest="loglevel_group", default=None, choices=list(LOG_LEVELS), metavar="LEVEL",
+                    help=argparse.SUPPRESS)
     cert_commands = ce.add_subparsers(dest="cert_command", metavar="SUBCOMMAND", parser_class=_Parser)
     cc = cert_commands.add_parser(
         "create", help="create an RSA key pair and a self-signed certificate",
@@ -380,9 +391,11 @@ def build_parser() -> argparse.ArgumentParser:
                                        epilog=f"example:\n  {example}\n\n{EXIT_CODES_HELP}",
                                        formatter_class=_Formatter, allow_abbrev=False)
         _add_common(sub)
-        sub.add_argument("file", metavar="FILE", help="certificate, public key or private key file; '-' reads stdin")
+        sub.add_argument("file", metavar="FILE", help="certificate, public key, private key, PKCS#12 (.pfx), PEM "
+                         "bundle or JWK file; '-' reads stdin")
         sub.add_argument("--passphrase-file", metavar="FILE",
-                         help="passphrase of an encrypted private key (else $QS_JWT_PRIVATE_KEY_PASSPHRASE)")
+                         help="passphrase of an encrypted private key or PKCS#12 file (else "
+                              "$QS_JWT_PRIVATE_KEY_PASSPHRASE)")
         if name == "jwks":
             sub.add_argument("--kid", help="key id to put in the JWK (default: the RFC 7638 thumbprint)")
             sub.add_argument("--alg", choices=["RS256", "RS384", "RS512"], default="RS256",
@@ -413,7 +426,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.USAGE
     except SystemExit as exc:  # --help and --version
         return int(exc.code or 0)
-    args.loglevel = getattr(args, "loglevel", None) or args.loglevel_global or "info"
+    args.loglevel = (getattr(args, "loglevel", None) or getattr(args, "loglevel_group", None) or args.loglevel_global
+                     or "info")
     if args.command is None:
         parser.print_help(sys.stderr)
         return ExitCode.USAGE
@@ -441,7 +455,8 @@ def _command(args: argparse.Namespace) -> Any:
     return {"create": _cert.create, "show": _cert.show, "jwks": _cert.jwks, "check": _cert.check}[args.cert_command]
 
 
-_OPTION_NAME = re.compile(r"--?[A-Za-z][A-Za-z0-9-]*")
+#: what is shown of an unknown argument: a long option's name, or a short one (-x); a pasted "-Secret9x" is not
+_OPTION_NAME = re.compile(r"--[a-z][a-z0-9-]{0,38}|-[A-Za-z]")
 
 
 def _unknown_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace, extras: list[str]) -> str:

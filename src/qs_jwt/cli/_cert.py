@@ -24,7 +24,7 @@ def create(args: argparse.Namespace, log: Log) -> int:
         raise UsageError("--cert-create-expires-days (or --days) is required: the certificate's validity in days")
     passphrase = None
     if args.passphrase_file is not None:
-        passphrase = read_passphrase(PASSPHRASE_FLAG, args.passphrase_file, log)
+        passphrase = read_passphrase(PASSPHRASE_FLAG, args.passphrase_file, log, use_env=False, new_key=True)
     try:
         files = create_key_files(
             args.cert_file_prefix,
@@ -112,7 +112,7 @@ def show(args: argparse.Namespace, log: Log) -> int:
     lines = []
     for field, label in labels:
         value = data.get(field)
-        if value is None or (field == "encrypted" and not value):
+        if value is None or (field == "encrypted" and not value) or (field == "keySize" and not value):
             continue
         if field == "keySize":
             value = f"{value} bits"

@@ -70,7 +70,7 @@ def _qseow(args: argparse.Namespace, log: Log) -> tuple[Parts, tuple[str, ...]]:
                     "if the virtual proxy maps 'group'")
     settings = QseowSettings(audience=args.audience, expires=args.expires, algorithm=args.algorithm,
                              userid_claim=args.userid_claim, userdir_claim=args.userdir_claim,
-                             groups_claim=args.groups_claim or "groups")
+                             groups_claim="groups" if args.groups_claim is None else args.groups_claim)
     user = QseowUser(user_id=args.userid, user_directory=args.userdir, name=args.username, email=args.useremail,
                      groups=_groups(args, log), extra_claims=_extra_claims(args))
     return (lambda: qseow_token_parts(settings, user)), settings.warnings + user.warnings
@@ -102,7 +102,8 @@ def _new_key_signer(args: argparse.Namespace, log: Log) -> tuple[Signer, str]:
     if args.cert_privatekey is not None or args.cert_privatekey_file is not None:
         log.warn("--cert-create makes a new key; the given private key is not used")
     # the passphrase option names the key's passphrase: a new key is written encrypted with it
-    passphrase = read_passphrase(PASSPHRASE_FLAG, args.cert_privatekey_passphrase_file, log, use_env=False)
+    passphrase = read_passphrase(PASSPHRASE_FLAG, args.cert_privatekey_passphrase_file, log, use_env=False,
+                                 new_key=True)
     prefix = args.cert_file_prefix
     try:
         files = create_key_files(prefix, days=args.cert_create_expires_days, key_size=args.cert_create_key_size,

@@ -8,8 +8,9 @@ from typing import Any
 
 from ..claims import RSA_ALGORITHMS
 from ..durations import format_duration
+from ..errors import KeyLoadError
 from ..tokens import current_time
-from ._common import ExitCode, UsageError
+from ._common import ENV_PASSPHRASE, ExitCode, UsageError
 from ._io import emit, read_passphrase, read_token, to_json, verification_key
 from ._run import Log, safe_text
 
@@ -35,7 +36,13 @@ def _check_stdin_use(args: argparse.Namespace) -> None:
 
 def _key(args: argparse.Namespace, log: Log) -> tuple[Any, str] | None:
     passphrase = read_passphrase("--passphrase-file", args.passphrase_file, log)
-    return verification_key(args, log, passphrase=passphrase)
+    try:
+        return verification_key(args, log, passphrase=passphrase)
+    except KeyLoadError as exc:
+        if exc.passphrase_required:
+            raise KeyLoadError(f"{exc.reason}: give it with --passphrase-file FILE or ${ENV_PASSPHRASE}",
+                               source=exc.source, code=exc.code) from None
+        raise
 
 
 def _time_line(name: str, value: Any, now: float) -> str:

@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from ..errors import KEY_NOT_FOUND, KeyLoadError, QsJwtError, TokenFormatError
-from ..redact import secret_kind
+from ..redact import looks_like_path, secret_kind
 from ..tokens import MAX_TOKEN_LENGTH, normalize_token_text
 from ._common import ENV_PASSPHRASE, ENV_PRIVATE_KEY, OutputError, UsageError
 from ._run import Log, safe_text
@@ -51,7 +51,7 @@ def to_json(value: Any, *, indent: int | None = 2) -> str:
 
 def shown_path(path: str) -> str:
     """A path for a message (escaped), or a placeholder when the value is not shaped like a path."""
-    return safe_text(path) if secret_kind(path) is None and "\n" not in path else "(the value)"
+    return safe_text(path) if looks_like_path(path) else "(the value)"
 
 
 def _missing(flag: str, value: str, *, secret_option: bool, alternative: str) -> QsJwtError:
@@ -59,7 +59,7 @@ def _missing(flag: str, value: str, *, secret_option: bool, alternative: str) ->
         return KeyLoadError(f"{flag}: no such file (the value is not shown: it may be the secret itself; give the "
                             "path of a file that holds it)", code=KEY_NOT_FOUND)
     kind = secret_kind(value)
-    if kind is not None or "\n" in value:
+    if kind is not None or not looks_like_path(value):
         what = f"looks like {kind}" if kind else "is not a file name"
         return KeyLoadError(f"{flag}: no such file (the value {what}: give a path{alternative})", code=KEY_NOT_FOUND)
     return KeyLoadError(f"{flag}: {safe_text(value)}: no such file", code=KEY_NOT_FOUND)
@@ -114,9 +114,14 @@ def _require_file(flag: str, value: str, *, secret_option: bool, alternative: st
         raise _missing(flag, value, secret_option=secret_option, alternative=alternative)
 
 
-def read_passphrase(flag: str, path: str | None, log: Log, *, use_env: bool = True) -> str | None:
+def read_passphrase(flag: str, path: str | None, log: Log, *, use_env: bool = True,
+                    new_key: bool = False) -> str | None:
     """The passphrase from the file ``path`` given by ``flag`` (one trailing newline dropped) or, with
-    ``use_env``, $QS_JWT_PRIVATE_KEY_PASSPHRASE. The path is never shown: it may be the passphrase."""
+    ``use_env``, $QS_JWT_PRIVATE_KEY_PASSPHRASE. The path is never shown: it may be the passphrase.
+
+    An empty file is an empty passphrase (a PKCS#12 file exported without a password has one), except for
+    ``new_key``: an empty passphrase cannot protect a new key.
+    """
     if path is not None:
         raw = _read_passphrase_file(flag, path)
         try:
@@ -124,8 +129,8 @@ def read_passphrase(flag: str, path: str | None, log: Log, *, use_env: bool = Tr
         except UnicodeDecodeError:
             raise KeyLoadError(f"{flag}: the passphrase file is not UTF-8 text") from None
         text = text.removesuffix("\n").removesuffix("\r") if text.endswith("\n") else text
-        if not text:
-            raise KeyLoadError(f"{flag}: the passphrase file is empty")
+        if not text and new_key:
+            raise KeyLoadError(f"{flag}: the passphrase file is empty; an empty passphrase cannot protect a new key")
         log.verbose(f"passphrase read from the file given by {flag}")
         return text
     value = os.environ.get(ENV_PASSPHRASE) if use_env else None

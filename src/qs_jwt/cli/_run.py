@@ -116,13 +116,13 @@ def run(command: Command, args: argparse.Namespace) -> int:
         return ExitCode.USAGE
     except OutputError as exc:
         log.error(str(exc))
-        _silence_stdout()
+        silence_stdout()
         return ExitCode.ERROR
     except QsJwtError as exc:
         log.error(message_for(exc, args.command))
         return exit_code_for(exc)
     except BrokenPipeError:
-        _silence_stdout()
+        silence_stdout()
         return ExitCode.ERROR
     except KeyboardInterrupt:
         log.error("interrupted")
@@ -137,7 +137,7 @@ def run(command: Command, args: argparse.Namespace) -> int:
         return ExitCode.ERROR
 
 
-def _silence_stdout() -> None:
+def silence_stdout() -> None:
     """After a closed pipe, point stdout at /dev/null so the interpreter's final flush stays quiet."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)

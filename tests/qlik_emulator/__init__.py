@@ -1,0 +1,59 @@
+"""Test emulators of Qlik platforms, served over real HTTP(S) on 127.0.0.1 (a random free port).
+
+Only the tests use this package. Tokens are validated with PyJWT and ``cryptography``, never with ``qs_jwt``.
+
+Layout: :mod:`.server` is the machinery any emulator shares (an :class:`EmulatorServer` thread, a small
+:class:`Router`, request recording, fault injection); an emulator is a backend mounted on a server, so a
+Qlik Cloud emulator can later be mounted beside QSEoW on the same server (a backend answers ``None`` for a
+path that is not its own). :mod:`.qseow` is Qlik Sense Enterprise on Windows: the proxy, with its JWT rules
+in :mod:`.qseow_jwt`, in front of a small Repository Service (QRS), its entities in :mod:`.qrs_entities`.
+:mod:`.fixtures` has the pytest fixtures.
+
+QSEoW, for the tests::
+
+    emu = QseowEmulator(tls=True)          # its own server (close() it, or use `with`); or the fixture
+    emu.url                                # "https://127.0.0.1:PORT"; requests go to f"{emu.url}/<prefix>/..."
+    emu.ca_cert_path                       # PEM of the test CA the server certificate chains to
+    emu.server_cert_pem                    # the server's leaf certificate
+    vp = emu.add_virtual_proxy("jwt", cert_pem=key_bytes("rsa2048_cert.pem"), audience="qlik",
+                               userid_claim="userId", userdir_claim="userDirectory", linked=True)
+    #   also attribute_map=[{"jwtAttribute", "senseAttribute", "isMandatory"}], authentication_method=0,
+    #   session_cookie_header_name=..., description=..., load_balancing=False; returns the VirtualProxyConfig
+    emu.add_admin("ACME", "admin")         # RootAdmin: may read/write every QRS endpoint
+    emu.add_app("Sales", stream=None)      # for GET /qrs/app
+    emu.add_rim_node("Rim1")               # a second server node, with its own proxy service
+    emu.virtual_proxy("jwt"), emu.proxy_service(), emu.central_node   # current state (copies)
+
+    emu.requests                           # [(method, path, query dict, headers dict with lower-case names)]
+    emu.auth_failures                      # why each login was refused: "signature", "audience mismatch",
+                                           # "claim userId missing", "expired", "algorithm HS256", "no token", ...
+    emu.xrfkeys                            # the xrfkey of each QRS request that passed the check
+    emu.sessions                           # [Session(id, vp_id, user_directory, user_id, attributes)]
+
+    emu.fail_next("/jwt/qrs/about", 503, count=2)                          # path prefix, then the response
+    emu.fail_next("/jwt/qrs/", 429, headers={"Retry-After": "1"}, body="slow down")
+    emu.fail_next("/jwt/", 502, body="<html>...</html>", content_type="text/html")
+    emu.stall("/jwt/qrs/about", 2.0)       # accept, answer nothing for 2 s, then hang up
+    emu.bump_modified_date_on_next_put(entity_id)   # the next PUT of that entity meets a 409
+
+What the emulated proxy does with a request to ``/<prefix>/<path>``:
+
+- no virtual proxy with that prefix (and none with the empty prefix): 404 HTML page
+  (``<title>404 - Not Found</title>``); a virtual proxy not linked to a proxy service, or without a
+  load-balancing node: 503 HTML page; a non-JWT virtual proxy: 302 to ``internal_windows_authentication``.
+- a session cookie (``sessionCookieHeaderName``; ``-HTTP`` appended over plain HTTP) of that virtual proxy
+  authenticates; else ``Authorization: Bearer <jwt>``, validated strictly (:mod:`.qseow_jwt`). A refusal is
+  a 401 HTML page (``401 - Unauthorized``, "Authentication failed") and a reason in ``auth_failures``; a
+  success creates a session and answers with ``Set-Cookie: <name>=<id>; Path=/; HttpOnly; Secure``.
+  A sixth parallel session of one user is refused: 429 page "Too many sessions".
+- ``/qrs/...`` then needs the xrfkey (query ``xrfkey``, any case, equal to header ``X-Qlik-Xrfkey``,
+  16 letters/digits), else 403 ``XSRF prevention check failed. Possible XSRF discovered.`` (text/plain).
+  Non-administrators may GET ``/qrs/about``, ``/qrs/app[/full]`` and ``/qrs/user[/full]`` (themselves only);
+  anything else is 403. Lists take ``?filter=`` (``eq``/``ne`` joined by ``and``). PUT needs the full entity
+  with the current ``modifiedDate`` (stale: 409). ``/``, ``/hub...``: a 200 hub page; other paths: 404 page.
+"""
+
+from .qseow import QseowEmulator, Session
+from .server import EmulatorServer, RecordedRequest, Request, Response, Router
+
+__all__ = ["EmulatorServer", "QseowEmulator", "RecordedRequest", "Request", "Response", "Router", "Session"]
