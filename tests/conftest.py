@@ -20,6 +20,13 @@ import pytest
 from hypothesis import settings
 
 import qs_jwt._clock
+from qlik_emulator.fixtures import (  # noqa: F401 - fixtures, found by pytest in this module's namespace
+    qlik_emulator_servers,
+    qseow_emulator,
+    qseow_emulator_expired_cert,
+    qseow_emulator_http,
+    qseow_emulator_self_signed,
+)
 
 # the same examples on every run: a property failure is a bug to fix, never a flaky CI
 settings.register_profile("qs-jwt", derandomize=True, deadline=None, print_blob=True)

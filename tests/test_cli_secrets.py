@@ -35,6 +35,16 @@ BASE = {
     ("cert", "show"): ["{key}"],
     ("cert", "jwks"): ["{key}"],
     ("cert", "check"): ["{key}"],
+    # nothing listens on port 9 of 127.0.0.1: the HTTP commands fail fast, and their messages are what is checked
+    ("qseow", "call"): ["GET", "/qrs/about", "--server", "https://127.0.0.1:9/jwt", "--jwt", TOKEN, "--timeout", "2",
+                        "--retries", "1"],
+    ("qseow", "server-cert"): ["--server", "https://127.0.0.1:9", "--timeout", "2"],
+    ("qseow", "qlik-cli-context"): ["--name", "n", "--server", "https://127.0.0.1:9/jwt", "--jwt", TOKEN],
+    ("qseow", "virtual-proxy", "create"): ["--prefix", "jwt", "--cert-file", "{cert}", "--dry-run"],
+    ("qseow", "virtual-proxy", "list"): ["--server", "https://127.0.0.1:9/jwt", "--jwt", TOKEN, "--timeout", "2",
+                                         "--retries", "1"],
+    ("qseow", "virtual-proxy", "check"): ["jwt", "--server", "https://127.0.0.1:9/jwt", "--jwt", TOKEN,
+                                          "--cert-privatekey-file", "{key}", "--timeout", "2", "--retries", "1"],
 }
 
 
@@ -57,8 +67,8 @@ CASES += [(command, "FILE") for command in BASE if command[0] == "cert" and comm
 
 
 def _argv(command: tuple[str, ...], option: str, value: str, tmp: Path) -> list[str]:
-    base = [part.format(key=key_path("rsa2048_pkcs8.pem"), tmp=tmp) if "{" in part else part
-            for part in BASE[command]]
+    base = [part.format(key=key_path("rsa2048_pkcs8.pem"), cert=key_path("rsa2048_cert.pem"), tmp=tmp)
+            if part.startswith("{") or "{tmp}" in part else part for part in BASE[command]]
     if option == "FILE":
         return [*command, value, *base[1:]]
     if option in base:  # replace the base value
@@ -94,8 +104,10 @@ def test_a_passphrase_option_value_is_never_shown(run_cli, tmp_path, fixed_now, 
                                                    option) -> None:
     monkeypatch.chdir(tmp_path)
     result = run_cli(*_argv(command, option, PASSPHRASE, tmp_path), "--loglevel", "debug")
-    assert result.exit_code != 0
     assert PASSPHRASE not in result.stderr and PASSPHRASE not in result.stdout
+    if f"{option} is not used" in result.stderr or f"{option} are not used" in result.stderr:
+        return  # a command that does not need the key says the option is ignored
+    assert result.exit_code != 0
     assert f"{option}: no such file" in result.stderr
     assert "it may be the secret itself" in result.stderr
 

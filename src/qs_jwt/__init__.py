@@ -32,6 +32,8 @@ _EXPORTS = {
     "decode_unverified": "tokens",
     "inspect_token": "tokens",
     "verify": "tokens",
+    # QSEoW through a JWT virtual proxy (imports httpx when a client is made)
+    "QseowClient": "qseow",
     # checks
     "check_qscloud": "checks",
     "check_qseow": "checks",
@@ -78,6 +80,7 @@ _EXPORTS = {
     "TokenFormatError": "errors",
     "VerificationError": "errors",
     "QlikApiError": "errors",
+    "QlikConnectionError": "errors",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -133,6 +136,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         KeyLoadError as KeyLoadError,
         OutputExistsError as OutputExistsError,
         QlikApiError as QlikApiError,
+        QlikConnectionError as QlikConnectionError,
         QsJwtError as QsJwtError,
         TokenFormatError as TokenFormatError,
         VerificationError as VerificationError,
@@ -152,6 +156,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         read_key_source as read_key_source,
         validate_private_key as validate_private_key,
     )
+    from .qseow import QseowClient as QseowClient
     from .tokens import (
         DecodedToken as DecodedToken,
         QsCloudTokenFactory as QsCloudTokenFactory,

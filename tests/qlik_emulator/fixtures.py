@@ -1,4 +1,5 @@
-"""Pytest fixtures for the Qlik emulators (register with ``pytest_plugins = ("qlik_emulator.fixtures",)``).
+"""Pytest fixtures for the Qlik emulators: tests/conftest.py registers them (``pytest_plugins =
+("qlik_emulator.fixtures",)``, or by importing every fixture below, ``qlik_emulator_servers`` included).
 
 The servers are started once per test session, on first use, one per kind (HTTPS with a valid, an expired or
 a self-signed certificate; plain HTTP); every test gets a fresh emulator state on one of them. The QSEoW

@@ -20,10 +20,6 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 ALGORITHMS = ("RS256", "RS384", "RS512")
 CERTIFICATE_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
 
-# PyJWT checks the signature only; every claim rule is the emulator's own, below
-_SIGNATURE_ONLY = {"verify_signature": True, "verify_exp": False, "verify_nbf": False, "verify_iat": False,
-                   "verify_aud": False, "verify_iss": False, "verify_sub": False, "verify_jti": False}
-
 
 class Refused(Exception):
     """The proxy refuses the token; ``reason`` says why (never sent to the client)."""
@@ -78,8 +74,10 @@ def _verified_claims(token: str, certificate_pem: str) -> dict[str, Any]:
     key = load_certificate(certificate_pem).public_key()
     if not isinstance(key, RSAPublicKey):
         raise Refused("signature (the certificate's key is not RSA)")
-    try:
-        return jwt.decode(token, key, algorithms=list(ALGORITHMS), options=_SIGNATURE_ONLY)
+    try:  # PyJWT checks the signature only; every claim rule is the emulator's own
+        return jwt.decode(token, key, algorithms=list(ALGORITHMS), options={
+            "verify_signature": True, "verify_exp": False, "verify_nbf": False, "verify_iat": False,
+            "verify_aud": False, "verify_iss": False, "verify_sub": False, "verify_jti": False})
     except jwt.InvalidSignatureError as exc:
         raise Refused("signature") from exc
     except jwt.PyJWTError as exc:

@@ -342,6 +342,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "qlik-emulator"
     timeout = SOCKET_TIMEOUT
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK wait
 
     def version_string(self) -> str:
         return self.server_version

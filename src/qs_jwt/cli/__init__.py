@@ -202,6 +202,72 @@ def _add_verification_key(parser: argparse.ArgumentParser) -> None:
                        help="passphrase of a PKCS#12 (.pfx) verification key (else $QS_JWT_PRIVATE_KEY_PASSPHRASE)")
 
 
+def _timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:
+        raise UsageError("--timeout: expected a number of seconds above 0, at most 3600")
+    return value
+
+
+def _retries(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 20:
+        raise UsageError("--retries: expected a whole number of attempts from 1 to 20")
+    return int(text)
+
+
+def _add_connection(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    g = parser.add_argument_group("connection")
+    g.add_argument("--server", required=required, metavar="URL",
+                   help="the virtual proxy: https://HOST/PREFIX (http:// only for a loopback address)")
+    g.add_argument("--ca-cert", metavar="FILE",
+                   help="PEM of the CA, or of the server's own self-signed certificate, to trust (wins over "
+                        "$SSL_CERT_FILE; qs-jwt qseow server-cert shows them)")
+    g.add_argument("--insecure", action="store_true", help="do not verify the server's certificate (warns)")
+    g.add_argument("--timeout", type=_timeout, default=30.0, metavar="SECONDS",
+                   help="deadline of each request, retries included (default 30)")
+    g.add_argument("--retries", type=_retries, default=3, metavar="N", help="attempts per request, at most (3)")
+
+
+def _add_signing_key(group: Any) -> None:
+    group.add_argument("--cert-privatekey-file", metavar="FILE",
+                       help="the signing key: PEM, DER, PKCS#12 or OpenSSH RSA; '-' reads stdin")
+    group.add_argument("--cert-privatekey", metavar="PEM", help="the key's PEM text (visible in the process list)")
+    group.add_argument("--cert-privatekey-passphrase-file", metavar="FILE",
+                       help="passphrase of an encrypted key (else $QS_JWT_PRIVATE_KEY_PASSPHRASE)")
+
+
+def _add_qseow_minting(parser: argparse.ArgumentParser) -> None:
+    _add_token_input(parser)
+    g = parser.add_argument_group("or make the JWT now (the create-qseow options; key else $QS_JWT_PRIVATE_KEY)")
+    g.add_argument("--userdir", metavar="DIRECTORY", help="user directory")
+    g.add_argument("--userid", metavar="USERID", help="user id")
+    g.add_argument("--audience", help="the virtual proxy's audience")
+    g.add_argument("--expires", default="5m", metavar="DURATION", help="lifetime (default 5m)")
+    g.add_argument("--username", metavar="NAME", help="name claim")
+    g.add_argument("--useremail", metavar="EMAIL", help="email claim")
+    g.add_argument("--groups", nargs="+", action="extend", metavar="GROUP", help="groups")
+    g.add_argument("--userid-claim", default="userId", metavar="NAME", help="user ID claim (default userId)")
+    g.add_argument("--userdir-claim", default="userDirectory", metavar="NAME",
+                   help="user directory claim (default userDirectory)")
+    g.add_argument("--groups-claim", default=None, metavar="NAME", help="groups claim (default groups)")
+    g.add_argument("--claim", action="append", default=[], metavar="NAME=VALUE", help=_claim_help())
+    g.add_argument("--algorithm", choices=["RS256", "RS384", "RS512"], default="RS256", help="default RS256")
+    _add_signing_key(g)
+
+
+def _add_admin_jwt(parser: argparse.ArgumentParser) -> None:
+    _add_token_input(parser)
+    g = parser.add_argument_group("or make the administrator's JWT now, for the virtual proxy in --server")
+    g.add_argument("--admin-userdir", metavar="DIRECTORY", help="the administrator's user directory")
+    g.add_argument("--admin-userid", metavar="USERID", help="the administrator's user id")
+    g.add_argument("--admin-audience", metavar="AUD", help="the audience of the virtual proxy in --server")
+    g = parser.add_argument_group("signing key (for the administrator's JWT; for check, the key to compare)")
+    _add_signing_key(g)
+
+
 def _claim_help() -> str:
     return "extra claim NAME=VALUE; VALUE is parsed as JSON when valid JSON, else kept as text (repeatable)"
 
@@ -402,6 +468,129 @@ def build_parser() -> argparse.ArgumentParser:
                              help="alg member of the JWK (default RS256)")
         else:
             sub.add_argument("--output", choices=["text", "json"], default="text", help="text (default) or json")
+    # qseow ---------------------------------------------------------------------------------------
+    qs = command(
+        "qseow", "call QSEoW through a JWT virtual proxy; create, list and check virtual proxies",
+        "Client-managed Qlik Sense (QSEoW) through a JWT virtual proxy: Repository Service (QRS) calls with\n"
+        "an xrfkey and the proxy's session, the server's certificate, JWT virtual proxies created, listed and\n"
+        "checked against the local key, and qlik-cli contexts.",
+        "qs-jwt qseow call GET /qrs/about --server https://qlik.example.com/jwt --ca-cert root.pem "
+        "--jwt-file token.txt",
+    )
+    qseow_commands = qs.add_subparsers(dest="qseow_command", metavar="SUBCOMMAND", parser_class=_Parser)
+
+    def qseow_command(name: str, help_text: str, description: str, example: str,
+                      parent: Any = qseow_commands) -> argparse.ArgumentParser:
+        sub = parent.add_parser(name, help=help_text, description=description,
+                                epilog=f"example:\n  {example}\n\n{EXIT_CODES_HELP}", formatter_class=_Formatter,
+                                allow_abbrev=False)
+        _add_common(sub)
+        return sub  # type: ignore[no-any-return]
+
+    qcall = qseow_command(
+        "call", "call any path through the virtual proxy (QRS: /qrs/...), JSON out",
+        "Call METHOD PATH through the virtual proxy in --server. Every request carries a fresh xrfkey (query and\n"
+        "header); the first sends the JWT as Authorization: Bearer, later ones the proxy's session cookie. A JSON\n"
+        "answer is printed pretty on stdout (--raw: as received). A refused JWT (401) is explained.",
+        "qs-jwt qseow call GET /qrs/app --server https://qlik.example.com/jwt --ca-cert root.pem "
+        "--cert-privatekey-file privatekey.pem --userdir ACME --userid admin --audience qlik",
+    )
+    qcall.add_argument("method", metavar="METHOD", help="GET, POST, PUT, PATCH, DELETE or HEAD")
+    qcall.add_argument("path", metavar="PATH", help="the path under the virtual proxy, e.g. /qrs/about")
+    g = qcall.add_argument_group("request")
+    g.add_argument("--data", metavar="JSON|@FILE", help="a JSON body: the text, @FILE, or @- for standard input")
+    g.add_argument("--query", action="append", default=[], metavar="NAME=VALUE", help="query parameter (repeatable)")
+    g.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'", help="header (repeatable)")
+    g.add_argument("--raw", action="store_true", help="print the answer as received")
+    _add_connection(qcall)
+    _add_qseow_minting(qcall)
+
+    sc = qseow_command(
+        "server-cert", "show the certificates the server presents, with fingerprints",
+        "Print the certificate chain the server presents (PEM), with subject, issuer, validity and SHA-256\n"
+        "fingerprints, without verifying it: check the fingerprint, then pin it with --ca-cert.",
+        "qs-jwt qseow server-cert --server https://qlik.example.com",
+    )
+    sc.add_argument("--server", required=True, metavar="URL", help="https://HOST[:PORT]")
+    sc.add_argument("--timeout", type=_timeout, default=10.0, metavar="SECONDS", help="connect timeout (default 10)")
+    sc.add_argument("--output", choices=["text", "json"], default="text", help="text (default) or json")
+
+    qc = qseow_command(
+        "qlik-cli-context", "print the qlik-cli command that makes a context for the virtual proxy",
+        "Print the exact 'qlik context create NAME --server URL --server-type windows --api-key JWT' line for the\n"
+        "virtual proxy in --server (the JWT given, or made now). The line holds the token: that is its purpose.",
+        "qs-jwt qseow qlik-cli-context --name qseow --server https://qlik.example.com/jwt "
+        "--cert-privatekey-file privatekey.pem --userdir ACME --userid admin --audience qlik --expires 8h",
+    )
+    qc.add_argument("--name", required=True, help="the context's name")
+    qc.add_argument("--server", required=True, metavar="URL", help="https://HOST/PREFIX: the virtual proxy")
+    qc.add_argument("--insecure", action="store_true", help="add --insecure (a self-signed server certificate)")
+    qc.add_argument("--output", choices=["command", "json"], default="command",
+                    help="command (default) or json: {name, server, serverType, apiKey, insecure, command}")
+    _add_qseow_minting(qc)
+
+    vp = qseow_command(
+        "virtual-proxy", "create, list or check JWT virtual proxies through QRS",
+        "JWT virtual proxies, through the Repository Service of the server in --server (an existing virtual\n"
+        "proxy that an administrator's JWT reaches).",
+        "qs-jwt qseow virtual-proxy list --server https://qlik.example.com/jwt --jwt-file admin-token.txt",
+    )
+    vp_commands = vp.add_subparsers(dest="vp_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    vc = qseow_command(
+        "create", "build a JWT virtual proxy from a certificate; create and link it",
+        "Build the QRS virtualproxyconfig body of a JWT virtual proxy from the certificate. With --server and an\n"
+        "administrator's JWT, create it (POST /qrs/virtualproxyconfig) and link it to a proxy service; without\n"
+        "--server, or with --dry-run, print the body.",
+        "qs-jwt qseow virtual-proxy create --prefix jwt --cert-file publickey.cer --audience qlik --server "
+        "https://qlik.example.com/admin --jwt-file admin-token.txt",
+        vp_commands,
+    )
+    g = vc.add_argument_group("the virtual proxy")
+    g.add_argument("--prefix", required=True, help="lower-case a-z 0-9 - . _ ~")
+    g.add_argument("--cert-file", required=True, metavar="FILE",
+                   help="the signer's X.509 certificate: PEM, DER or PKCS#12 (a bare public key is refused)")
+    g.add_argument("--cert-passphrase-file", metavar="FILE", help="password of a PKCS#12 --cert-file")
+    g.add_argument("--description")
+    g.add_argument("--session-cookie-header", metavar="NAME", help="default: X-Qlik-Session-PREFIX")
+    g.add_argument("--audience", help="the aud the tokens carry (create-qseow --audience)")
+    g.add_argument("--userid-claim", default="userId", metavar="NAME", help="JWT attribute for user ID (userId)")
+    g.add_argument("--userdir-claim", default="userDirectory", metavar="NAME",
+                   help="JWT attribute for user directory (userDirectory)")
+    g.add_argument("--attribute", action="append", default=[], metavar="CLAIM=ATTRIBUTE",
+                   help="JWT attribute mapping: a claim to a Qlik Sense attribute (repeatable)")
+    g.add_argument("--load-balancing-node", metavar="ID", help="server node id (default: the central node)")
+    g.add_argument("--host-allow-list", action="append", default=[], metavar="HOST",
+                   help="host allowed for websockets (repeatable; default: the host of --server)")
+    g.add_argument("--proxy-id", metavar="ID", help="the proxy service to link (default: the only or central one)")
+    g.add_argument("--dry-run", action="store_true", help="print the body, send nothing")
+    _add_connection(vc, required=False)
+    _add_admin_jwt(vc)
+    vl = qseow_command(
+        "list", "list the virtual proxies: prefix, authentication, linked",
+        "List the virtual proxies: prefix, authentication method, whether a proxy service links them.",
+        "qs-jwt qseow virtual-proxy list --server https://qlik.example.com/jwt --jwt-file admin-token.txt",
+        vp_commands,
+    )
+    vl.add_argument("--output", choices=["text", "json"], default="text", help="text (default) or json")
+    _add_connection(vl)
+    _add_admin_jwt(vl)
+    vk = qseow_command(
+        "check", "check a virtual proxy against the local key and claim names",
+        "Read the virtual proxy PREFIX through QRS and name each reason it would refuse tokens from the signing\n"
+        "key: not JWT, another certificate, claim names, audience, no load-balancing node, not linked, empty\n"
+        "host allow list. Exit 0 when a token from this key would be accepted, 3 otherwise.",
+        "qs-jwt qseow virtual-proxy check jwt --cert-privatekey-file privatekey.pem --audience qlik --server "
+        "https://qlik.example.com/jwt --jwt-file admin-token.txt",
+        vp_commands,
+    )
+    vk.add_argument("prefix", metavar="PREFIX", help="the virtual proxy to check")
+    g = vk.add_argument_group("the tokens to be accepted")
+    g.add_argument("--audience", help="their aud")
+    g.add_argument("--userid-claim", metavar="NAME", help="their user ID claim (default: not compared)")
+    g.add_argument("--userdir-claim", metavar="NAME", help="their user directory claim (default: not compared)")
+    vk.add_argument("--output", choices=["text", "json"], default="text", help="text (default) or json")
+    _add_connection(vk)
+    _add_admin_jwt(vk)
     return parser
 
 
@@ -431,6 +620,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return ExitCode.USAGE
+    args.command_path = " ".join(str(part) for part in (args.command, getattr(args, "cert_command", None),
+                                 getattr(args, "qseow_command", None), getattr(args, "vp_command", None)) if part)
+    if args.command == "qseow" and (args.qseow_command is None or
+                                    (args.qseow_command == "virtual-proxy" and args.vp_command is None)):
+        _print_error(f"{PROG} {args.command_path}: error: choose a subcommand (see '{PROG} {args.command_path} "
+                     "--help')")
+        return ExitCode.USAGE
     if args.command == "cert" and args.cert_command is None:
         _print_error(f"{PROG} cert: error: choose a subcommand: create, show, jwks or check "
                      "(see 'qs-jwt cert --help')")
@@ -450,6 +646,13 @@ def _command(args: argparse.Namespace) -> Any:
         from . import _inspect
 
         return _inspect.decode if args.command == "decode" else _inspect.check
+    if args.command == "qseow":
+        from . import _qseow
+
+        if args.qseow_command == "virtual-proxy":
+            return {"create": _qseow.vp_create, "list": _qseow.vp_list, "check": _qseow.vp_check}[args.vp_command]
+        return {"call": _qseow.call, "server-cert": _qseow.server_cert,
+                "qlik-cli-context": _qseow.qlik_cli_context}[args.qseow_command]
     from . import _cert
 
     return {"create": _cert.create, "show": _cert.show, "jwks": _cert.jwks, "check": _cert.check}[args.cert_command]

@@ -81,6 +81,11 @@ PARAM_FLAGS = {
     "kid": "--kid",
     "alg": "--alg",
     "now": "the system clock",
+    "url": "--server",
+    "timeout": "--timeout",
+    "retries": "--retries",
+    "ca_cert": "--ca-cert",
+    "jwt": "--jwt",
 }
 
 #: where a command names a parameter's option differently
@@ -88,6 +93,11 @@ COMMAND_PARAM_FLAGS = {
     "decode": {"audience": "--expected-audience", "issuer": "--expected-issuer", "passphrase": "--passphrase-file"},
     "check": {"passphrase": "--passphrase-file"},
     "cert": {"passphrase": "--passphrase-file"},
+    "qseow virtual-proxy": {"prefix": "--prefix", "passphrase": "--cert-passphrase-file",
+                            "description": "--description", "session_cookie_header": "--session-cookie-header",
+                            "attributes": "--attribute", "load_balancing_nodes": "--load-balancing-node",
+                            "host_allow_list": "--host-allow-list"},
+    "qseow qlik-cli-context": {"name": "--name"},
 }
 
 #: options whose values are secrets whatever they look like: never shown in any message
@@ -96,9 +106,14 @@ SECRET_OPTIONS = frozenset({"--cert-privatekey", "--cert-privatekey-passphrase-f
 
 
 def flag_for(param: str, command: str | None) -> str:
-    """The option that sets library parameter ``param`` in ``command`` (the parameter itself if none)."""
-    override = COMMAND_PARAM_FLAGS.get(command or "", {})
-    return override.get(param) or PARAM_FLAGS.get(param) or param
+    """The option that sets library parameter ``param`` in ``command`` (``"qseow virtual-proxy create"``: the
+    most specific entry of the table wins), or the parameter itself when no option sets it."""
+    words = (command or "").split()
+    for size in range(len(words), 0, -1):
+        override = COMMAND_PARAM_FLAGS.get(" ".join(words[:size]), {})
+        if param in override:
+            return override[param]
+    return PARAM_FLAGS.get(param) or param
 
 
 def article(word: str) -> str:

@@ -64,7 +64,7 @@ def _qscloud(args: argparse.Namespace, log: Log) -> tuple[Parts, tuple[str, ...]
     return (lambda: qscloud_token_parts(settings, user)), settings.warnings + user.warnings
 
 
-def _qseow(args: argparse.Namespace, log: Log) -> tuple[Parts, tuple[str, ...]]:
+def qseow_parts(args: argparse.Namespace, log: Log) -> tuple[Parts, tuple[str, ...]]:
     if args.groups and args.groups_claim is None:
         log.verbose("groups go into the claim 'groups'; the Node qs-jwt used 'group': add --groups-claim group "
                     "if the virtual proxy maps 'group'")
@@ -80,8 +80,8 @@ def create(args: argparse.Namespace, log: Log) -> int:
     """Both create commands: every value checked, then the key (made or loaded), then one signature."""
     if args.minimal_output and args.output == "json":
         raise UsageError("--minimal-output prints the bare token; it cannot be combined with --output json")
-    parts, warnings = (_qscloud if args.command == "create-qscloud" else _qseow)(args, log)
-    signer, written = _new_key_signer(args, log) if args.cert_create == "true" else (_signer(args, log), None)
+    parts, warnings = (_qscloud if args.command == "create-qscloud" else qseow_parts)(args, log)
+    signer, written = _new_key_signer(args, log) if args.cert_create == "true" else (signer_for(args, log), None)
     header, payload = parts()
     token = Token(signer.sign(header, payload), header, payload, warnings)
     log.warnings(token.warnings)
@@ -119,9 +119,9 @@ def _new_key_signer(args: argparse.Namespace, log: Log) -> tuple[Signer, str]:
     return Signer(files.private_key), written
 
 
-def _signer(args: argparse.Namespace, log: Log) -> Signer:
+def signer_for(args: argparse.Namespace, log: Log) -> Signer:
     """A signer for the key the options or $QS_JWT_PRIVATE_KEY give."""
-    ignored = [flag for flag, name, default in _CERT_CREATE_OPTIONS if getattr(args, name) != default]
+    ignored = [flag for flag, name, default in _CERT_CREATE_OPTIONS if getattr(args, name, default) != default]
     if ignored:
         log.warn(f"{', '.join(ignored)} only {'applies' if len(ignored) == 1 else 'apply'} with --cert-create; "
                  "ignored")

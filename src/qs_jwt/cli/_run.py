@@ -119,7 +119,7 @@ def run(command: Command, args: argparse.Namespace) -> int:
         silence_stdout()
         return ExitCode.ERROR
     except QsJwtError as exc:
-        log.error(message_for(exc, args.command))
+        log.error(message_for(exc, getattr(args, "command_path", args.command)))
         return exit_code_for(exc)
     except BrokenPipeError:
         silence_stdout()
