@@ -47,7 +47,7 @@ import httpx
 
 from ._version import __version__
 from .errors import ArgumentTypeError, InvalidValueError, QlikApiError, QlikConnectionError
-from .redact import SECRET_HEADERS, redact, redact_url, safe_source
+from .redact import SECRET_HEADERS, SECRET_QUERY_PARAMETERS, redact, redact_url, safe_source, secret_kind
 
 __all__ = [
     "BACKOFF_BASE",
@@ -266,6 +266,9 @@ def normalize_base_url(url: str, *, allow_http_loopback: bool = True) -> str:
 
     if not text or any(ch.isspace() or not ch.isprintable() for ch in text):
         raise bad("give a server address such as https://tenant.eu.qlikcloud.com (no spaces)")
+    kind = secret_kind(text)
+    if kind is not None:  # checked before the host is lower-cased, which would hide a token from redact()
+        raise bad(f"looks like {kind}, not a server address such as https://tenant.eu.qlikcloud.com")
     if not _SCHEME.match(text):
         text = f"https://{text}"
     try:
@@ -315,6 +318,13 @@ def _where(url: httpx.URL) -> str:
 def _shown(url: httpx.URL) -> str:
     """``url`` for a person: no user name or password, secrets redacted."""
     return redact_url(str(url.copy_with(userinfo=b"") if url.userinfo else url))
+
+
+def _shown_location(location: str) -> str:
+    try:
+        return _shown(httpx.URL(location))
+    except httpx.InvalidURL:
+        return "an address that is not valid"
 
 
 # ---------------------------------------------------------------- answers and their errors
@@ -483,12 +493,25 @@ def _api_error(response: HttpResponse, method: str, note: str = "") -> QlikApiEr
     what = _summary(items)
     location = response.headers.get("location")
     if response.status in _REDIRECT_STATUSES and location:
-        what = f"redirected to {redact_url(location)}, not followed" + (f": {what}" if what else "")
+        what = f"redirected to {_shown_location(location)}, not followed" + (f": {what}" if what else "")
     message = f"{method} {response.url}: {response.status} {_reason(response.status)}".rstrip()
     first = items[0] if items else {}
     return QlikApiError(message + (f": {what}" if what else "") + note, status=response.status,
                         code=_str_of(first, "code"), title=_str_of(first, "title"), detail=_str_of(first, "detail"),
                         trace_id=_str_of(first, "traceId"), method=method, url=response.url, items=items)
+
+
+def _scrubbed(exc: QlikApiError | QlikConnectionError, known: set[str]) -> QlikApiError | QlikConnectionError:
+    """``exc`` with every known secret value removed from its texts."""
+    if isinstance(exc, QlikConnectionError):
+        return QlikConnectionError(redact(exc.args[0] if exc.hint is None else str(exc).removesuffix(f"; {exc.hint}"),
+                                          known), hint=exc.hint, url=exc.url, tls=exc.tls)
+    items = tuple({key: redact(value, known) if isinstance(value, str) else value for key, value in item.items()}
+                  for item in exc.items)
+    return QlikApiError(redact(str(exc), known), status=exc.status, code=exc.code,
+                        detail=redact(exc.detail, known) if exc.detail else exc.detail, trace_id=exc.trace_id,
+                        method=exc.method, url=exc.url, title=redact(exc.title, known) if exc.title else exc.title,
+                        items=items)
 
 
 def raise_for_status(response: HttpResponse, method: str) -> None:
@@ -610,6 +633,8 @@ def _network_failure(exc: BaseException, chain: list[BaseException], where: str,
                         "TLS error", retryable=False)
     if _first(chain, ConnectionResetError) or isinstance(exc, httpx.ReadError | httpx.WriteError):
         return _Failure(f"the connection to {where} was reset", "connection reset")
+    if isinstance(exc, httpx.RemoteProtocolError) and str(exc).startswith("Invalid URL in location header"):
+        return _Failure(f"{where} redirected to an address that is not valid", "bad redirect", retryable=False)
     if isinstance(exc, httpx.RemoteProtocolError):
         return _Failure(f"{where} closed the connection without a complete answer", "connection closed")
     return _Failure(f"no answer from {where}: {type(exc).__name__}: {one_line(str(exc))}", type(exc).__name__)
@@ -838,12 +863,24 @@ class HttpClient:
         now = self._clock()
         call = _Call(verb, self._target(path, params), self._headers(headers, json is not None, expect_json),
                      _body(json, content), now, now + self.settings.timeout)
-        response = self._follow(call)
-        if not (_is_success(response.status) or (ok_statuses is not None and response.status in ok_statuses)):
-            raise _api_error(response, verb, call.note)
-        if expect_json and _is_success(response.status) and response.body:
-            _parse_json(response, verb)
+        try:
+            response = self._follow(call)
+            if not (_is_success(response.status) or (ok_statuses is not None and response.status in ok_statuses)):
+                raise _api_error(response, verb, call.note)
+            if expect_json and _is_success(response.status) and response.body:
+                _parse_json(response, verb)
+        except (QlikApiError, QlikConnectionError) as exc:
+            raise _scrubbed(exc, self._secrets_sent(call)) from None
         return response
+
+    def _secrets_sent(self, call: _Call) -> set[str]:
+        """The secret values this request sent (headers, query parameters, cookies): a server may echo them."""
+        values = {value for name, value in call.headers.items() if name.lower() in SECRET_HEADERS}
+        values |= {value for name, value in call.url.params.multi_items() if name.lower() in SECRET_QUERY_PARAMETERS}
+        values |= {value for value in self._client.cookies.values() if value}
+        for value in list(values):  # "Bearer <token>", "name=value; name2=value2"
+            values |= {part.strip() for part in value.replace(";", " ").replace("=", " ").split()}
+        return values
 
     def _note(self, line: str) -> None:
         if self._log is not None:
@@ -887,10 +924,7 @@ class HttpClient:
         location = response.headers.get("location")
         if response.status not in _REDIRECT_STATUSES or not location:
             return None
-        try:
-            target = call.url.join(location)
-        except httpx.InvalidURL:
-            return None  # not followed: the answer becomes an error naming the location
+        target = call.url.join(location)  # httpx refused an invalid Location already (see _network_failure)
         same = _origin(target) == _origin(call.url)
         if call.method not in ("GET", "HEAD") and (response.status not in (307, 308) or not same):
             return None  # a body is never sent again elsewhere, nor turned into a GET

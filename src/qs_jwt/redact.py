@@ -125,9 +125,18 @@ def _redact_pem(text: str) -> str:
         pos = len(text) if close < 0 else close + 5
 
 
-def redact(text: object) -> str:
-    """``text`` with PEM blocks, tokens and secret-looking runs replaced by placeholders."""
-    text = _redact_pem(text if isinstance(text, str) else str(text))
+#: a known secret shorter than this is not searched for (it would hide ordinary words)
+MIN_KNOWN_SECRET = 8
+
+
+def redact(text: object, known: Iterable[str] = ()) -> str:
+    """``text`` with PEM blocks, tokens and secret-looking runs replaced by placeholders, and each of the
+    ``known`` secret values (of at least 8 characters: an xrfkey, a session id that a server may echo) too."""
+    text = text if isinstance(text, str) else str(text)
+    for value in sorted({v for v in known if isinstance(v, str) and len(v) >= MIN_KNOWN_SECRET}, key=len,
+                        reverse=True):
+        text = text.replace(value, SECRET_PLACEHOLDER)
+    text = _redact_pem(text)
 
     def replace(match: re.Match[str]) -> str:
         kind = _classify_run(match.group())
