@@ -272,8 +272,14 @@ def _claim_help() -> str:
     return "extra claim NAME=VALUE; VALUE is parsed as JSON when valid JSON, else kept as text (repeatable)"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The complete argument parser of ``qs-jwt``."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser of ``qs-jwt``; with ``only``, the options of that command alone (every command is
+    still listed; ``""``: no command's options), which is what a run needs and costs a fraction of the
+    start-up time."""
+
+    def wanted(name: str) -> bool:
+        return only is None or only == name
+
     parser = _Parser(
         prog=PROG,
         description="Create, inspect and check JWTs for Qlik Cloud and client-managed Qlik Sense (QSEoW).",
@@ -305,28 +311,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--sub alice-42 --useremail alice@example.com --useremail-verified true --groups Sales 'Team A' "
         "--expires 5m",
     )
-    _add_common(qc)
-    g = qc.add_argument_group("identity provider")
-    g.add_argument("--issuer", required=True, help="iss; must equal the identity provider's issuer")
-    g.add_argument("--keyid", required=True, help="header kid; must equal the identity provider's key id")
-    g = qc.add_argument_group("user")
-    g.add_argument("--sub", help="the user's stable subject in Qlik Cloud (default: the email)")
-    g.add_argument("--useremail", metavar="EMAIL", help="email claim")
-    g.add_argument("--useremail-verified", metavar="true|false",
-                   help="email_verified as a JSON boolean (true/false/yes/no/1/0); required with --useremail")
-    g.add_argument("--username", metavar="NAME", help="name claim, the display name (default: the sub)")
-    g.add_argument("--groups", nargs="+", action="extend", metavar="GROUP",
-                   help="groups claim; several values after one flag, quote names with spaces")
-    g = qc.add_argument_group("token")
-    g.add_argument("--expires", default="5m", metavar="DURATION",
-                   help="lifetime: 90s, 5m, 1h, 1h30m ... (default 5m; at most 1h for Qlik Cloud)")
-    g.add_argument("--allow-long-lifetime", action="store_true",
-                   help="allow a lifetime over one hour (Qlik Cloud rejects such tokens; warns)")
-    g.add_argument("--algorithm", choices=["RS256", "RS384", "RS512"], default="RS256",
-                   help="signature algorithm (default RS256, the only one Qlik Cloud documents)")
-    g.add_argument("--claim", action="append", default=[], metavar="NAME=VALUE", help=_claim_help())
-    _add_token_output(qc)
-    _add_key_source(qc)
+    if wanted("create-qscloud"):
+        _add_common(qc)
+        g = qc.add_argument_group("identity provider")
+        g.add_argument("--issuer", required=True, help="iss; must equal the identity provider's issuer")
+        g.add_argument("--keyid", required=True, help="header kid; must equal the identity provider's key id")
+        g = qc.add_argument_group("user")
+        g.add_argument("--sub", help="the user's stable subject in Qlik Cloud (default: the email)")
+        g.add_argument("--useremail", metavar="EMAIL", help="email claim")
+        g.add_argument("--useremail-verified", metavar="true|false",
+                       help="email_verified as a JSON boolean (true/false/yes/no/1/0); required with --useremail")
+        g.add_argument("--username", metavar="NAME", help="name claim, the display name (default: the sub)")
+        g.add_argument("--groups", nargs="+", action="extend", metavar="GROUP",
+                       help="groups claim; several values after one flag, quote names with spaces")
+        g = qc.add_argument_group("token")
+        g.add_argument("--expires", default="5m", metavar="DURATION",
+                       help="lifetime: 90s, 5m, 1h, 1h30m ... (default 5m; at most 1h for Qlik Cloud)")
+        g.add_argument("--allow-long-lifetime", action="store_true",
+                       help="allow a lifetime over one hour (Qlik Cloud rejects such tokens; warns)")
+        g.add_argument("--algorithm", choices=["RS256", "RS384", "RS512"], default="RS256",
+                       help="signature algorithm (default RS256, the only one Qlik Cloud documents)")
+        g.add_argument("--claim", action="append", default=[], metavar="NAME=VALUE", help=_claim_help())
+        _add_token_output(qc)
+        _add_key_source(qc)
 
     # create-qseow --------------------------------------------------------------------------------
     qe = command(
@@ -336,30 +343,31 @@ def build_parser() -> argparse.ArgumentParser:
         "qs-jwt create-qseow --cert-privatekey-file privatekey.pem --userdir ACME --userid alice "
         "--audience qlik --expires 1h --groups Sales",
     )
-    _add_common(qe)
-    g = qe.add_argument_group("user")
-    g.add_argument("--userdir", required=True, metavar="DIRECTORY", help="user directory")
-    g.add_argument("--userid", required=True, metavar="USERID", help="user id")
-    g.add_argument("--username", metavar="NAME", help="name claim")
-    g.add_argument("--useremail", metavar="EMAIL", help="email claim")
-    g.add_argument("--groups", nargs="+", action="extend", metavar="GROUP",
-                   help="groups; several values after one flag, quote names with spaces")
-    g = qe.add_argument_group("virtual proxy")
-    g.add_argument("--audience", required=True, help="aud; must equal the virtual proxy's audience")
-    g.add_argument("--userid-claim", default="userId", metavar="NAME",
-                   help="the virtual proxy's JWT attribute for user ID (default: userId)")
-    g.add_argument("--userdir-claim", default="userDirectory", metavar="NAME",
-                   help="the virtual proxy's JWT attribute for user directory (default: userDirectory)")
-    g.add_argument("--groups-claim", default=None, metavar="NAME",
-                   help="claim for the groups (default: groups; 'group' matches the Node tool)")
-    g.add_argument("--claim", action="append", default=[], metavar="NAME=VALUE",
-                   help=_claim_help() + "; for the virtual proxy's JWT attribute mapping")
-    g = qe.add_argument_group("token")
-    g.add_argument("--expires", required=True, metavar="DURATION", help="lifetime: 90s, 60m, 8h, 30d, 1y ...")
-    g.add_argument("--algorithm", choices=["RS256", "RS384", "RS512"], default="RS256",
-                   help="signature algorithm (default RS256)")
-    _add_token_output(qe)
-    _add_key_source(qe)
+    if wanted("create-qseow"):
+        _add_common(qe)
+        g = qe.add_argument_group("user")
+        g.add_argument("--userdir", required=True, metavar="DIRECTORY", help="user directory")
+        g.add_argument("--userid", required=True, metavar="USERID", help="user id")
+        g.add_argument("--username", metavar="NAME", help="name claim")
+        g.add_argument("--useremail", metavar="EMAIL", help="email claim")
+        g.add_argument("--groups", nargs="+", action="extend", metavar="GROUP",
+                       help="groups; several values after one flag, quote names with spaces")
+        g = qe.add_argument_group("virtual proxy")
+        g.add_argument("--audience", required=True, help="aud; must equal the virtual proxy's audience")
+        g.add_argument("--userid-claim", default="userId", metavar="NAME",
+                       help="the virtual proxy's JWT attribute for user ID (default: userId)")
+        g.add_argument("--userdir-claim", default="userDirectory", metavar="NAME",
+                       help="the virtual proxy's JWT attribute for user directory (default: userDirectory)")
+        g.add_argument("--groups-claim", default=None, metavar="NAME",
+                       help="claim for the groups (default: groups; 'group' matches the Node tool)")
+        g.add_argument("--claim", action="append", default=[], metavar="NAME=VALUE",
+                       help=_claim_help() + "; for the virtual proxy's JWT attribute mapping")
+        g = qe.add_argument_group("token")
+        g.add_argument("--expires", required=True, metavar="DURATION", help="lifetime: 90s, 60m, 8h, 30d, 1y ...")
+        g.add_argument("--algorithm", choices=["RS256", "RS384", "RS512"], default="RS256",
+                       help="signature algorithm (default RS256)")
+        _add_token_output(qe)
+        _add_key_source(qe)
 
     # decode --------------------------------------------------------------------------------------
     de = command(
@@ -369,20 +377,21 @@ def build_parser() -> argparse.ArgumentParser:
         "check failed (with a key), or --expected-audience/--expected-issuer did not match.",
         "qs-jwt decode --jwt-file token.txt --cert-publickey-file publickey.cer --expected-audience qlik",
     )
-    _add_common(de)
-    _add_token_input(de)
-    _add_verification_key(de)
-    g = de.add_argument_group("checks")
-    g.add_argument("--expected-audience", metavar="AUD", help="the aud the token must carry")
-    g.add_argument("--expected-issuer", metavar="ISS", help="the iss the token must carry")
-    g.add_argument("--algorithms", default="RS256,RS384,RS512", metavar="LIST",
-                   help="accepted algorithms, comma-separated (default: RS256,RS384,RS512)")
-    g.add_argument("--leeway", type=_leeway, default=0.0, metavar="SECONDS",
-                   help="clock skew tolerated for exp, nbf and iat (default 0, at most 86400)")
-    g = de.add_argument_group("output")
-    g.add_argument("--output", choices=["text", "json"], default=None,
-                   help="text (default) or json: {header, payload, verification}")
-    g.add_argument("--minimal-output", action="store_true", help="same as --output json")
+    if wanted("decode"):
+        _add_common(de)
+        _add_token_input(de)
+        _add_verification_key(de)
+        g = de.add_argument_group("checks")
+        g.add_argument("--expected-audience", metavar="AUD", help="the aud the token must carry")
+        g.add_argument("--expected-issuer", metavar="ISS", help="the iss the token must carry")
+        g.add_argument("--algorithms", default="RS256,RS384,RS512", metavar="LIST",
+                       help="accepted algorithms, comma-separated (default: RS256,RS384,RS512)")
+        g.add_argument("--leeway", type=_leeway, default=0.0, metavar="SECONDS",
+                       help="clock skew tolerated for exp, nbf and iat (default 0, at most 86400)")
+        g = de.add_argument_group("output")
+        g.add_argument("--output", choices=["text", "json"], default=None,
+                       help="text (default) or json: {header, payload, verification}")
+        g.add_argument("--minimal-output", action="store_true", help="same as --output json")
 
     # check ---------------------------------------------------------------------------------------
     ch = command(
@@ -393,23 +402,24 @@ def build_parser() -> argparse.ArgumentParser:
         "qs-jwt check --target qscloud --jwt-file token.txt --issuer my-app --keyid my-key "
         "--cert-publickey-file publickey.cer",
     )
-    _add_common(ch)
-    ch.add_argument("--target", required=True, choices=["qscloud", "qseow"], help="the Qlik product")
-    _add_token_input(ch)
-    _add_verification_key(ch)
-    g = ch.add_argument_group("expected values")
-    g.add_argument("--issuer", help="qscloud: the identity provider's issuer")
-    g.add_argument("--keyid", help="qscloud: the identity provider's key id")
-    g.add_argument("--audience", help="qseow: the virtual proxy's audience")
-    g.add_argument("--userid-claim", metavar="NAME", help="qseow: JWT attribute for user ID (default userId)")
-    g.add_argument("--userdir-claim", metavar="NAME",
-                   help="qseow: JWT attribute for user directory (default userDirectory)")
-    g.add_argument("--leeway", type=_leeway, default=0.0, metavar="SECONDS",
-                   help="clock skew tolerated for exp, nbf and iat (default 0, at most 86400)")
-    g = ch.add_argument_group("output")
-    g.add_argument("--output", choices=["text", "json"], default="text",
-                   help="text (default) or json: {target, ok, findings: [{rule, severity, message, fix}]}")
-    g.add_argument("--strict", action="store_true", help="warnings fail the check too (exit 3)")
+    if wanted("check"):
+        _add_common(ch)
+        ch.add_argument("--target", required=True, choices=["qscloud", "qseow"], help="the Qlik product")
+        _add_token_input(ch)
+        _add_verification_key(ch)
+        g = ch.add_argument_group("expected values")
+        g.add_argument("--issuer", help="qscloud: the identity provider's issuer")
+        g.add_argument("--keyid", help="qscloud: the identity provider's key id")
+        g.add_argument("--audience", help="qseow: the virtual proxy's audience")
+        g.add_argument("--userid-claim", metavar="NAME", help="qseow: JWT attribute for user ID (default userId)")
+        g.add_argument("--userdir-claim", metavar="NAME",
+                       help="qseow: JWT attribute for user directory (default userDirectory)")
+        g.add_argument("--leeway", type=_leeway, default=0.0, metavar="SECONDS",
+                       help="clock skew tolerated for exp, nbf and iat (default 0, at most 86400)")
+        g = ch.add_argument_group("output")
+        g.add_argument("--output", choices=["text", "json"], default="text",
+                       help="text (default) or json: {target, ok, findings: [{rule, severity, message, fix}]}")
+        g.add_argument("--strict", action="store_true", help="warnings fail the check too (exit 3)")
 
     # cert ----------------------------------------------------------------------------------------
     ce = command(
@@ -417,57 +427,58 @@ def build_parser() -> argparse.ArgumentParser:
         "Keys and certificates for Qlik's JWT settings.",
         "qs-jwt cert create --cert-file-prefix keys/ --cert-create-expires-days 365",
     )
-    ce.add_argument("--loglevel", dest="loglevel_group", default=None, choices=list(LOG_LEVELS), metavar="LEVEL",
-                    help=argparse.SUPPRESS)
-    cert_commands = ce.add_subparsers(dest="cert_command", metavar="SUBCOMMAND", parser_class=_Parser)
-    cc = cert_commands.add_parser(
-        "create", help="create an RSA key pair and a self-signed certificate",
-        description="Create an RSA key pair and a self-signed X.509 certificate: PREFIXprivatekey.pem (PKCS#8,\n"
-                    "mode 0600), PREFIXpublickey.pem and PREFIXpublickey.cer. Existing files are kept unless "
-                    "--force.",
-        epilog="example:\n  qs-jwt cert create --cert-file-prefix keys/ --cert-create-expires-days 365\n\n"
-               + EXIT_CODES_HELP,
-        formatter_class=_Formatter, allow_abbrev=False,
-    )
-    _add_common(cc)
-    g = cc.add_argument_group("key and certificate")
-    _add_cert_create_options(g, prefix_flags=("--cert-file-prefix", "--prefix"),
-                             days_flags=("--cert-create-expires-days", "--days"),
-                             size_flags=("--cert-create-key-size", "--key-size"),
-                             cn_flags=("--cert-create-cn", "--cn"))
-    g.add_argument("--passphrase-file", metavar="FILE",
-                   help="encrypt the private key with the passphrase in FILE (PKCS#8, best available cipher)")
-    g.add_argument("--output", choices=["text", "json"], default="text",
-                   help="text (default: summary on stderr) or json: the summary on stdout")
-    for name, help_text, description, example in (
-        ("show", "describe a certificate or key: type, size, fingerprints, validity, one-line PEM",
-         "Describe a certificate, public key or private key (never printing private material): type,\n"
-         "size, SHA-256 fingerprint, RFC 7638 thumbprint (a good kid), validity, and the one-line PEM\n"
-         "that Qlik Cloud's identity-provider form and API want.",
-         "qs-jwt cert show publickey.cer"),
-        ("jwks", "print the public key as a JWK set",
-         "Print the public key of a certificate or key as a JWK set (kid defaults to the thumbprint).",
-         "qs-jwt cert jwks publickey.cer --kid my-key"),
-        ("check", "validate a key or certificate for use with Qlik",
-         "Validate a key or certificate: full RSA key check, size >= 2048, exponent 65537, certificate\n"
-         "dates, and that a private key file is not readable by others. Exit 3 when a check fails.",
-         "qs-jwt cert check privatekey.pem"),
-    ):
-        sub = cert_commands.add_parser(name, help=help_text, description=description,
-                                       epilog=f"example:\n  {example}\n\n{EXIT_CODES_HELP}",
-                                       formatter_class=_Formatter, allow_abbrev=False)
-        _add_common(sub)
-        sub.add_argument("file", metavar="FILE", help="certificate, public key, private key, PKCS#12 (.pfx), PEM "
-                         "bundle or JWK file; '-' reads stdin")
-        sub.add_argument("--passphrase-file", metavar="FILE",
-                         help="passphrase of an encrypted private key or PKCS#12 file (else "
-                              "$QS_JWT_PRIVATE_KEY_PASSPHRASE)")
-        if name == "jwks":
-            sub.add_argument("--kid", help="key id to put in the JWK (default: the RFC 7638 thumbprint)")
-            sub.add_argument("--alg", choices=["RS256", "RS384", "RS512"], default="RS256",
-                             help="alg member of the JWK (default RS256)")
-        else:
-            sub.add_argument("--output", choices=["text", "json"], default="text", help="text (default) or json")
+    if wanted("cert"):
+        ce.add_argument("--loglevel", dest="loglevel_group", default=None, choices=list(LOG_LEVELS), metavar="LEVEL",
+                        help=argparse.SUPPRESS)
+        cert_commands = ce.add_subparsers(dest="cert_command", metavar="SUBCOMMAND", parser_class=_Parser)
+        cc = cert_commands.add_parser(
+            "create", help="create an RSA key pair and a self-signed certificate",
+            description="Create an RSA key pair and a self-signed X.509 certificate: PREFIXprivatekey.pem (PKCS#8,\n"
+                        "mode 0600), PREFIXpublickey.pem and PREFIXpublickey.cer. Existing files are kept unless "
+                        "--force.",
+            epilog="example:\n  qs-jwt cert create --cert-file-prefix keys/ --cert-create-expires-days 365\n\n"
+                   + EXIT_CODES_HELP,
+            formatter_class=_Formatter, allow_abbrev=False,
+        )
+        _add_common(cc)
+        g = cc.add_argument_group("key and certificate")
+        _add_cert_create_options(g, prefix_flags=("--cert-file-prefix", "--prefix"),
+                                 days_flags=("--cert-create-expires-days", "--days"),
+                                 size_flags=("--cert-create-key-size", "--key-size"),
+                                 cn_flags=("--cert-create-cn", "--cn"))
+        g.add_argument("--passphrase-file", metavar="FILE",
+                       help="encrypt the private key with the passphrase in FILE (PKCS#8, best available cipher)")
+        g.add_argument("--output", choices=["text", "json"], default="text",
+                       help="text (default: summary on stderr) or json: the summary on stdout")
+        for name, help_text, description, example in (
+            ("show", "describe a certificate or key: type, size, fingerprints, validity, one-line PEM",
+             "Describe a certificate, public key or private key (never printing private material): type,\n"
+             "size, SHA-256 fingerprint, RFC 7638 thumbprint (a good kid), validity, and the one-line PEM\n"
+             "that Qlik Cloud's identity-provider form and API want.",
+             "qs-jwt cert show publickey.cer"),
+            ("jwks", "print the public key as a JWK set",
+             "Print the public key of a certificate or key as a JWK set (kid defaults to the thumbprint).",
+             "qs-jwt cert jwks publickey.cer --kid my-key"),
+            ("check", "validate a key or certificate for use with Qlik",
+             "Validate a key or certificate: full RSA key check, size >= 2048, exponent 65537, certificate\n"
+             "dates, and that a private key file is not readable by others. Exit 3 when a check fails.",
+             "qs-jwt cert check privatekey.pem"),
+        ):
+            sub = cert_commands.add_parser(name, help=help_text, description=description,
+                                           epilog=f"example:\n  {example}\n\n{EXIT_CODES_HELP}",
+                                           formatter_class=_Formatter, allow_abbrev=False)
+            _add_common(sub)
+            sub.add_argument("file", metavar="FILE", help="certificate, public key, private key, PKCS#12 (.pfx), PEM "
+                             "bundle or JWK file; '-' reads stdin")
+            sub.add_argument("--passphrase-file", metavar="FILE",
+                             help="passphrase of an encrypted private key or PKCS#12 file (else "
+                                  "$QS_JWT_PRIVATE_KEY_PASSPHRASE)")
+            if name == "jwks":
+                sub.add_argument("--kid", help="key id to put in the JWK (default: the RFC 7638 thumbprint)")
+                sub.add_argument("--alg", choices=["RS256", "RS384", "RS512"], default="RS256",
+                                 help="alg member of the JWK (default RS256)")
+            else:
+                sub.add_argument("--output", choices=["text", "json"], default="text", help="text (default) or json")
     # qseow ---------------------------------------------------------------------------------------
     qs = command(
         "qseow", "call QSEoW through a JWT virtual proxy; create, list and check virtual proxies",
@@ -477,120 +488,123 @@ def build_parser() -> argparse.ArgumentParser:
         "qs-jwt qseow call GET /qrs/about --server https://qlik.example.com/jwt --ca-cert root.pem "
         "--jwt-file token.txt",
     )
-    qseow_commands = qs.add_subparsers(dest="qseow_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    if wanted("qseow"):
+        qseow_commands = qs.add_subparsers(dest="qseow_command", metavar="SUBCOMMAND", parser_class=_Parser)
 
-    def qseow_command(name: str, help_text: str, description: str, example: str,
-                      parent: Any = qseow_commands) -> argparse.ArgumentParser:
-        sub = parent.add_parser(name, help=help_text, description=description,
-                                epilog=f"example:\n  {example}\n\n{EXIT_CODES_HELP}", formatter_class=_Formatter,
-                                allow_abbrev=False)
-        _add_common(sub)
-        return sub  # type: ignore[no-any-return]
+        def qseow_command(name: str, help_text: str, description: str, example: str,
+                          parent: Any = qseow_commands) -> argparse.ArgumentParser:
+            sub = parent.add_parser(name, help=help_text, description=description,
+                                    epilog=f"example:\n  {example}\n\n{EXIT_CODES_HELP}", formatter_class=_Formatter,
+                                    allow_abbrev=False)
+            _add_common(sub)
+            return sub  # type: ignore[no-any-return]
 
-    qcall = qseow_command(
-        "call", "call any path through the virtual proxy (QRS: /qrs/...), JSON out",
-        "Call METHOD PATH through the virtual proxy in --server. Every request carries a fresh xrfkey (query and\n"
-        "header); the first sends the JWT as Authorization: Bearer, later ones the proxy's session cookie. A JSON\n"
-        "answer is printed pretty on stdout (--raw: as received). A refused JWT (401) is explained.",
-        "qs-jwt qseow call GET /qrs/app --server https://qlik.example.com/jwt --ca-cert root.pem "
-        "--cert-privatekey-file privatekey.pem --userdir ACME --userid admin --audience qlik",
-    )
-    qcall.add_argument("method", metavar="METHOD", help="GET, POST, PUT, PATCH, DELETE or HEAD")
-    qcall.add_argument("path", metavar="PATH", help="the path under the virtual proxy, e.g. /qrs/about")
-    g = qcall.add_argument_group("request")
-    g.add_argument("--data", metavar="JSON|@FILE", help="a JSON body: the text, @FILE, or @- for standard input")
-    g.add_argument("--query", action="append", default=[], metavar="NAME=VALUE", help="query parameter (repeatable)")
-    g.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'", help="header (repeatable)")
-    g.add_argument("--raw", action="store_true", help="print the answer as received")
-    _add_connection(qcall)
-    _add_qseow_minting(qcall)
+        qcall = qseow_command(
+            "call", "call any path through the virtual proxy (QRS: /qrs/...), JSON out",
+            "Call METHOD PATH through the virtual proxy in --server. Every request carries a fresh xrfkey (query and\n"
+            "header); the first sends the JWT as Authorization: Bearer, later ones the proxy's session cookie. A JSON\n"
+            "answer is printed pretty on stdout (--raw: as received). A refused JWT (401) is explained.",
+            "qs-jwt qseow call GET /qrs/app --server https://qlik.example.com/jwt --ca-cert root.pem "
+            "--cert-privatekey-file privatekey.pem --userdir ACME --userid admin --audience qlik",
+        )
+        qcall.add_argument("method", metavar="METHOD", help="GET, POST, PUT, PATCH, DELETE or HEAD")
+        qcall.add_argument("path", metavar="PATH", help="the path under the virtual proxy, e.g. /qrs/about")
+        g = qcall.add_argument_group("request")
+        g.add_argument("--data", metavar="JSON|@FILE", help="a JSON body: the text, @FILE, or @- for standard input")
+        g.add_argument("--query", action="append", default=[], metavar="NAME=VALUE",
+                       help="query parameter (repeatable)")
+        g.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'", help="header (repeatable)")
+        g.add_argument("--raw", action="store_true", help="print the answer as received")
+        _add_connection(qcall)
+        _add_qseow_minting(qcall)
 
-    sc = qseow_command(
-        "server-cert", "show the certificates the server presents, with fingerprints",
-        "Print the certificate chain the server presents (PEM), with subject, issuer, validity and SHA-256\n"
-        "fingerprints, without verifying it: check the fingerprint, then pin it with --ca-cert.",
-        "qs-jwt qseow server-cert --server https://qlik.example.com",
-    )
-    sc.add_argument("--server", required=True, metavar="URL", help="https://HOST[:PORT]")
-    sc.add_argument("--timeout", type=_timeout, default=10.0, metavar="SECONDS", help="connect timeout (default 10)")
-    sc.add_argument("--output", choices=["text", "json"], default="text", help="text (default) or json")
+        sc = qseow_command(
+            "server-cert", "show the certificates the server presents, with fingerprints",
+            "Print the certificate chain the server presents (PEM), with subject, issuer, validity and SHA-256\n"
+            "fingerprints, without verifying it: check the fingerprint, then pin it with --ca-cert.",
+            "qs-jwt qseow server-cert --server https://qlik.example.com",
+        )
+        sc.add_argument("--server", required=True, metavar="URL", help="https://HOST[:PORT]")
+        sc.add_argument("--timeout", type=_timeout, default=10.0, metavar="SECONDS",
+                        help="connect timeout (default 10)")
+        sc.add_argument("--output", choices=["text", "json"], default="text", help="text (default) or json")
 
-    qc = qseow_command(
-        "qlik-cli-context", "print the qlik-cli command that makes a context for the virtual proxy",
-        "Print the exact 'qlik context create NAME --server URL --server-type windows --api-key JWT' line for the\n"
-        "virtual proxy in --server (the JWT given, or made now). The line holds the token: that is its purpose.",
-        "qs-jwt qseow qlik-cli-context --name qseow --server https://qlik.example.com/jwt "
-        "--cert-privatekey-file privatekey.pem --userdir ACME --userid admin --audience qlik --expires 8h",
-    )
-    qc.add_argument("--name", required=True, help="the context's name")
-    qc.add_argument("--server", required=True, metavar="URL", help="https://HOST/PREFIX: the virtual proxy")
-    qc.add_argument("--insecure", action="store_true", help="add --insecure (a self-signed server certificate)")
-    qc.add_argument("--output", choices=["command", "json"], default="command",
-                    help="command (default) or json: {name, server, serverType, apiKey, insecure, command}")
-    _add_qseow_minting(qc)
+        qc = qseow_command(
+            "qlik-cli-context", "print the qlik-cli command that makes a context for the virtual proxy",
+            "Print the exact 'qlik context create NAME --server URL --server-type windows --api-key JWT' line for the\n"
+            "virtual proxy in --server (the JWT given, or made now). The line holds the token: that is its purpose.",
+            "qs-jwt qseow qlik-cli-context --name qseow --server https://qlik.example.com/jwt "
+            "--cert-privatekey-file privatekey.pem --userdir ACME --userid admin --audience qlik --expires 8h",
+        )
+        qc.add_argument("--name", required=True, help="the context's name")
+        qc.add_argument("--server", required=True, metavar="URL", help="https://HOST/PREFIX: the virtual proxy")
+        qc.add_argument("--insecure", action="store_true", help="add --insecure (a self-signed server certificate)")
+        qc.add_argument("--output", choices=["command", "json"], default="command",
+                        help="command (default) or json: {name, server, serverType, apiKey, insecure, command}")
+        _add_qseow_minting(qc)
 
-    vp = qseow_command(
-        "virtual-proxy", "create, list or check JWT virtual proxies through QRS",
-        "JWT virtual proxies, through the Repository Service of the server in --server (an existing virtual\n"
-        "proxy that an administrator's JWT reaches).",
-        "qs-jwt qseow virtual-proxy list --server https://qlik.example.com/jwt --jwt-file admin-token.txt",
-    )
-    vp_commands = vp.add_subparsers(dest="vp_command", metavar="SUBCOMMAND", parser_class=_Parser)
-    vc = qseow_command(
-        "create", "build a JWT virtual proxy from a certificate; create and link it",
-        "Build the QRS virtualproxyconfig body of a JWT virtual proxy from the certificate. With --server and an\n"
-        "administrator's JWT, create it (POST /qrs/virtualproxyconfig) and link it to a proxy service; without\n"
-        "--server, or with --dry-run, print the body.",
-        "qs-jwt qseow virtual-proxy create --prefix jwt --cert-file publickey.cer --audience qlik --server "
-        "https://qlik.example.com/admin --jwt-file admin-token.txt",
-        vp_commands,
-    )
-    g = vc.add_argument_group("the virtual proxy")
-    g.add_argument("--prefix", required=True, help="lower-case a-z 0-9 - . _ ~")
-    g.add_argument("--cert-file", required=True, metavar="FILE",
-                   help="the signer's X.509 certificate: PEM, DER or PKCS#12 (a bare public key is refused)")
-    g.add_argument("--cert-passphrase-file", metavar="FILE", help="password of a PKCS#12 --cert-file")
-    g.add_argument("--description")
-    g.add_argument("--session-cookie-header", metavar="NAME", help="default: X-Qlik-Session-PREFIX")
-    g.add_argument("--audience", help="the aud the tokens carry (create-qseow --audience)")
-    g.add_argument("--userid-claim", default="userId", metavar="NAME", help="JWT attribute for user ID (userId)")
-    g.add_argument("--userdir-claim", default="userDirectory", metavar="NAME",
-                   help="JWT attribute for user directory (userDirectory)")
-    g.add_argument("--attribute", action="append", default=[], metavar="CLAIM=ATTRIBUTE",
-                   help="JWT attribute mapping: a claim to a Qlik Sense attribute (repeatable)")
-    g.add_argument("--load-balancing-node", metavar="ID", help="server node id (default: the central node)")
-    g.add_argument("--host-allow-list", action="append", default=[], metavar="HOST",
-                   help="host allowed for websockets (repeatable; default: the host of --server)")
-    g.add_argument("--proxy-id", metavar="ID", help="the proxy service to link (default: the only or central one)")
-    g.add_argument("--dry-run", action="store_true", help="print the body, send nothing")
-    _add_connection(vc, required=False)
-    _add_admin_jwt(vc)
-    vl = qseow_command(
-        "list", "list the virtual proxies: prefix, authentication, linked",
-        "List the virtual proxies: prefix, authentication method, whether a proxy service links them.",
-        "qs-jwt qseow virtual-proxy list --server https://qlik.example.com/jwt --jwt-file admin-token.txt",
-        vp_commands,
-    )
-    vl.add_argument("--output", choices=["text", "json"], default="text", help="text (default) or json")
-    _add_connection(vl)
-    _add_admin_jwt(vl)
-    vk = qseow_command(
-        "check", "check a virtual proxy against the local key and claim names",
-        "Read the virtual proxy PREFIX through QRS and name each reason it would refuse tokens from the signing\n"
-        "key: not JWT, another certificate, claim names, audience, no load-balancing node, not linked, empty\n"
-        "host allow list. Exit 0 when a token from this key would be accepted, 3 otherwise.",
-        "qs-jwt qseow virtual-proxy check jwt --cert-privatekey-file privatekey.pem --audience qlik --server "
-        "https://qlik.example.com/jwt --jwt-file admin-token.txt",
-        vp_commands,
-    )
-    vk.add_argument("prefix", metavar="PREFIX", help="the virtual proxy to check")
-    g = vk.add_argument_group("the tokens to be accepted")
-    g.add_argument("--audience", help="their aud")
-    g.add_argument("--userid-claim", metavar="NAME", help="their user ID claim (default: not compared)")
-    g.add_argument("--userdir-claim", metavar="NAME", help="their user directory claim (default: not compared)")
-    vk.add_argument("--output", choices=["text", "json"], default="text", help="text (default) or json")
-    _add_connection(vk)
-    _add_admin_jwt(vk)
+        vp = qseow_command(
+            "virtual-proxy", "create, list or check JWT virtual proxies through QRS",
+            "JWT virtual proxies, through the Repository Service of the server in --server (an existing virtual\n"
+            "proxy that an administrator's JWT reaches).",
+            "qs-jwt qseow virtual-proxy list --server https://qlik.example.com/jwt --jwt-file admin-token.txt",
+        )
+        vp_commands = vp.add_subparsers(dest="vp_command", metavar="SUBCOMMAND", parser_class=_Parser)
+        vc = qseow_command(
+            "create", "build a JWT virtual proxy from a certificate; create and link it",
+            "Build the QRS virtualproxyconfig body of a JWT virtual proxy from the certificate. With --server and an\n"
+            "administrator's JWT, create it (POST /qrs/virtualproxyconfig) and link it to a proxy service; without\n"
+            "--server, or with --dry-run, print the body.",
+            "qs-jwt qseow virtual-proxy create --prefix jwt --cert-file publickey.cer --audience qlik --server "
+            "https://qlik.example.com/admin --jwt-file admin-token.txt",
+            vp_commands,
+        )
+        g = vc.add_argument_group("the virtual proxy")
+        g.add_argument("--prefix", required=True, help="lower-case a-z 0-9 - . _ ~")
+        g.add_argument("--cert-file", required=True, metavar="FILE",
+                       help="the signer's X.509 certificate: PEM, DER or PKCS#12 (a bare public key is refused)")
+        g.add_argument("--cert-passphrase-file", metavar="FILE", help="password of a PKCS#12 --cert-file")
+        g.add_argument("--description")
+        g.add_argument("--session-cookie-header", metavar="NAME", help="default: X-Qlik-Session-PREFIX")
+        g.add_argument("--audience", help="the aud the tokens carry (create-qseow --audience)")
+        g.add_argument("--userid-claim", default="userId", metavar="NAME", help="JWT attribute for user ID (userId)")
+        g.add_argument("--userdir-claim", default="userDirectory", metavar="NAME",
+                       help="JWT attribute for user directory (userDirectory)")
+        g.add_argument("--attribute", action="append", default=[], metavar="CLAIM=ATTRIBUTE",
+                       help="JWT attribute mapping: a claim to a Qlik Sense attribute (repeatable)")
+        g.add_argument("--load-balancing-node", metavar="ID", help="server node id (default: the central node)")
+        g.add_argument("--host-allow-list", action="append", default=[], metavar="HOST",
+                       help="host allowed for websockets (repeatable; default: the host of --server)")
+        g.add_argument("--proxy-id", metavar="ID", help="the proxy service to link (default: the only or central one)")
+        g.add_argument("--dry-run", action="store_true", help="print the body, send nothing")
+        _add_connection(vc, required=False)
+        _add_admin_jwt(vc)
+        vl = qseow_command(
+            "list", "list the virtual proxies: prefix, authentication, linked",
+            "List the virtual proxies: prefix, authentication method, whether a proxy service links them.",
+            "qs-jwt qseow virtual-proxy list --server https://qlik.example.com/jwt --jwt-file admin-token.txt",
+            vp_commands,
+        )
+        vl.add_argument("--output", choices=["text", "json"], default="text", help="text (default) or json")
+        _add_connection(vl)
+        _add_admin_jwt(vl)
+        vk = qseow_command(
+            "check", "check a virtual proxy against the local key and claim names",
+            "Read the virtual proxy PREFIX through QRS and name each reason it would refuse tokens from the signing\n"
+            "key: not JWT, another certificate, claim names, audience, no load-balancing node, not linked, empty\n"
+            "host allow list. Exit 0 when a token from this key would be accepted, 3 otherwise.",
+            "qs-jwt qseow virtual-proxy check jwt --cert-privatekey-file privatekey.pem --audience qlik --server "
+            "https://qlik.example.com/jwt --jwt-file admin-token.txt",
+            vp_commands,
+        )
+        vk.add_argument("prefix", metavar="PREFIX", help="the virtual proxy to check")
+        g = vk.add_argument_group("the tokens to be accepted")
+        g.add_argument("--audience", help="their aud")
+        g.add_argument("--userid-claim", metavar="NAME", help="their user ID claim (default: not compared)")
+        g.add_argument("--userdir-claim", metavar="NAME", help="their user directory claim (default: not compared)")
+        vk.add_argument("--output", choices=["text", "json"], default="text", help="text (default) or json")
+        _add_connection(vk)
+        _add_admin_jwt(vk)
     return parser
 
 
@@ -599,7 +613,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = _join_negative_values(list(sys.argv[1:] if argv is None else argv))
     if args_list[:1] == ["help"]:  # the Node tool's `qs-jwt help COMMAND`
         args_list = [*args_list[1:], "--help"]
-    parser = build_parser()
+    parser = build_parser(_command_named(args_list) or "")  # "": the command list alone (--help, no command)
     try:
         try:
             args, extras = parser.parse_known_args(args_list)
@@ -659,6 +673,23 @@ def _command(args: argparse.Namespace) -> Any:
 
 
 #: what is shown of an unknown argument: a long option's name, or a short one (-x); a pasted "-Secret9x" is not
+#: the commands, for finding which one a command line runs before the parser is built
+COMMANDS = ("create-qscloud", "create-qseow", "decode", "check", "cert", "qseow")
+
+
+def _command_named(argv: list[str]) -> str | None:
+    """The command ``argv`` runs (the first word that is one), or None."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == "--loglevel":
+            skip = True
+        elif not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
 _OPTION_NAME = re.compile(r"--[a-z][a-z0-9-]{0,38}|-[A-Za-z]")
 
 
