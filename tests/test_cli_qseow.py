@@ -324,3 +324,98 @@ def test_virtual_proxy_create_links_the_central_proxy_when_there_are_several(run
     assert result.exit_code == 0, result.stderr
     created = qseow_emulator.virtual_proxy("multi")
     assert created["id"] in [vp["id"] for vp in qseow_emulator.proxy_service()["settings"]["virtualProxies"]]
+
+
+def test_raw_and_non_json_answers(run_cli, qseow_emulator) -> None:
+    result = run_cli("qseow", "call", "GET", "/hub", *connection(qseow_emulator), "--jwt", admin_token(), "--raw")
+    assert result.exit_code == 0, result.stderr
+    assert "<html" in result.stdout.lower()
+    result = run_cli("qseow", "call", "GET", "/qrs/about", *connection(qseow_emulator), "--jwt", admin_token(), "--raw")
+    assert result.exit_code == 0 and json.loads(result.stdout)["schemaPath"] == "About"
+
+
+def test_an_expired_session_logs_in_again_with_the_jwt(qseow_emulator) -> None:
+    with QseowClient(f"{qseow_emulator.url}/jwt", admin_token(), settings=qs_jwt_http_settings(qseow_emulator)) as c:
+        c.about()
+        for cookie in c._http.cookies.jar:  # as after the session inactivity timeout: the proxy forgot the session
+            cookie.value = "stale-session-id"
+        assert c.about()["schemaPath"] == "About"
+    assert "authorization" in qseow_emulator.requests[-1].headers
+
+
+def test_too_many_sessions_says_so(run_cli, qseow_emulator) -> None:
+    for _ in range(5):
+        assert run_cli("qseow", "call", "GET", "/qrs/about", *connection(qseow_emulator), "--jwt",
+                       admin_token()).exit_code == 0
+    result = run_cli("qseow", "call", "GET", "/qrs/about", *connection(qseow_emulator), "--jwt", admin_token(),
+                     "--retries", "1")
+    assert result.exit_code == 4 and "sessions" in result.stderr and "inactivity timeout" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["rsa2048_pkcs8.der", "rsa2048.p12"])
+def test_virtual_proxy_create_from_der_or_pkcs12(run_cli, tmp_path, name) -> None:
+    passphrase = tmp_path / "pw"
+    passphrase.write_text("correct horse")
+    source = key_path(name)
+    if name.endswith(".der"):  # the certificate as DER
+        der = tmp_path / "cert.der"
+        from cryptography.hazmat.primitives import serialization
+
+        der.write_bytes(x509.load_pem_x509_certificate(key_bytes("rsa2048_cert.pem")).public_bytes(
+            serialization.Encoding.DER))
+        source = str(der)
+    result = run_cli("qseow", "virtual-proxy", "create", "--prefix", "p", "--cert-file", source,
+                     "--cert-passphrase-file", str(passphrase), "--load-balancing-node", "node-1")
+    assert result.exit_code == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["loadBalancingServerNodes"] == [{"id": "node-1"}]
+    assert "BEGIN CERTIFICATE" in body["jwtPublicKeyCertificate"]
+
+
+def test_an_ec_certificate_is_refused_for_a_virtual_proxy(run_cli, tmp_path) -> None:
+    import datetime as dt
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ec")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    path = tmp_path / "ec.cer"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    result = run_cli("qseow", "virtual-proxy", "create", "--prefix", "p", "--cert-file", str(path))
+    assert result.exit_code == 1 and "RSA" in result.stderr
+
+
+def test_a_failed_link_says_the_virtual_proxy_was_created(run_cli, qseow_emulator) -> None:
+    proxy_id = qseow_emulator.proxy_service()["id"]
+    qseow_emulator.fail_next(f"/jwt/qrs/proxyservice/{proxy_id}", 500, count=5, body="boom")
+    result = run_cli("qseow", "virtual-proxy", "create", "--prefix", "halfway", "--cert-file", CERT,
+                     *connection(qseow_emulator), "--jwt", admin_token(), "--retries", "1")
+    assert result.exit_code == 4
+    assert "was created" in result.stderr and "not linked" in result.stderr
+    assert qseow_emulator.virtual_proxy("halfway")["prefix"] == "halfway"
+
+
+def test_a_refused_admin_token_on_list_is_explained(run_cli, qseow_emulator) -> None:
+    result = run_cli("qseow", "virtual-proxy", "list", *connection(qseow_emulator), "--cert-privatekey-file", KEY,
+                     "--admin-userdir", "ACME", "--admin-userid", "admin", "--admin-audience", "wrong")
+    assert result.exit_code == 4 and "the usual causes are" in result.stderr
+
+
+def test_check_compares_the_default_claim_names(run_cli, qseow_emulator) -> None:
+    qseow_emulator.add_virtual_proxy("lower", cert_pem=key_bytes("rsa2048_cert.pem"), audience="qlik",
+                                     userid_claim="userid")
+    result = run_cli("qseow", "virtual-proxy", "check", "lower", "--cert-privatekey-file", KEY,
+                     *connection(qseow_emulator), "--jwt", admin_token(), "--output", "json")
+    assert result.exit_code == 3
+    assert "user-ID-claim" in [finding["rule"] for finding in json.loads(result.stdout)["findings"]]
+
+
+def test_qlik_cli_context_refuses_a_url_that_is_not_https(run_cli) -> None:
+    result = run_cli("qseow", "qlik-cli-context", "--name", "q", "--server", "ftp://x/jwt", "--jwt", admin_token())
+    assert result.exit_code == 2 and "--server" in result.stderr

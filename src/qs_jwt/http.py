@@ -359,6 +359,9 @@ def _flatten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+_STATUS_TITLE = re.compile(r"^\s*\d{3}\b")
+
+
 def _title(text: str) -> str:
     match = _TITLE.search(text)
     start = text.find(">", match.end()) if match else -1
@@ -392,7 +395,12 @@ def one_line(body: bytes | str, limit: int = 200) -> str:
     text without tags; whitespace collapsed, secrets redacted, cut at ``limit`` characters."""
     text = body[:_SCAN] if isinstance(body, str) else body[:_SCAN].decode("utf-8", errors="replace")
     if "<" in text and ">" in text:
-        text = html.unescape(_title(text) or _strip_tags(text))
+        title = html.unescape(_title(text))
+        page = " ".join(html.unescape(_strip_tags(text)).split())
+        if title and page.startswith(title):
+            page = page[len(title):].strip()  # the page text repeats its title first
+        # a title that only repeats the status ("503 - Service Unavailable") says less than the page
+        text = page if not title or (_STATUS_TITLE.match(title) and page) else title
     return _flatten(text, limit)
 
 

@@ -70,6 +70,10 @@ def _certificate(data: bytes | str | Certificate, passphrase: bytes | str | None
     from .certs import describe_key_material
 
     info = describe_key_material(data, source="certificate", passphrase=passphrase)
+    if info.certificate is not None and info.key_type != "RSA":
+        raise KeyLoadError(f"holds a certificate of {'an' if info.key_type[:1] in 'AEIOU' else 'a'} "
+                           f"{info.key_type} key; a JWT virtual proxy verifies RS256/RS384/RS512 signatures, which "
+                           "need an RSA key", source="certificate", code="wrong-type")
     if info.certificate is None:
         raise KeyLoadError(f"holds {'a ' + info.kind}, not a certificate: a JWT virtual proxy validates tokens with "
                            "the X.509 certificate (qs-jwt cert create writes publickey.cer)", source="certificate",
@@ -291,6 +295,7 @@ class QseowClient:
         self.server = normalize_base_url(server)
         self._jwt = jwt
         self._http: HttpClient = HttpClient(self.server, settings or HttpSettings(), log=log)
+        self._session = False
 
     def __enter__(self) -> QseowClient:
         return self
@@ -303,24 +308,48 @@ class QseowClient:
 
     @property
     def has_session(self) -> bool:
-        """True once the virtual proxy has answered with its session cookie."""
-        return bool(self._http.cookies)
+        """True once the virtual proxy accepted the JWT and answered with a session cookie."""
+        return self._session
 
     def request(self, method: str, path: str, *, params: Sequence[tuple[str, str]] | None = None,
-                json: object = None, content: bytes | None = None,
-                headers: Mapping[str, str] | None = None) -> HttpResponse:
-        """One request: a fresh xrfkey, the JWT until there is a session, then the session cookie.
+                json: object = None, content: bytes | None = None, headers: Mapping[str, str] | None = None,
+                expect_json: bool = True) -> HttpResponse:
+        """One request: a fresh xrfkey, the JWT until there is a session, then the session cookie. A session
+        the proxy no longer knows (401) is replaced once by sending the JWT again.
 
+        :param expect_json: a 2xx answer that is not JSON is an error (False: any answer is returned).
         :raises QlikApiError: a non-2xx answer (``status`` 401: the proxy refused the JWT).
         :raises QlikConnectionError: no answer (DNS, refused, TLS, timeout).
         """
+        with_session = self._session
+        try:
+            response = self._send(method, path, params, json, content, headers, expect_json)
+        except QlikApiError as exc:
+            if exc.status == 429 and "too many sessions" in str(exc).lower():
+                raise QlikApiError(f"{exc}: the user has as many sessions open as QSEoW allows (5); they end after "
+                                   "the virtual proxy's session inactivity timeout (30 minutes by default)",
+                                   status=429, method=exc.method, url=exc.url, items=exc.items) from None
+            if exc.status != 401 or not with_session:
+                raise
+            self._session = False  # the session expired: log in again with the JWT, once
+            self._http.cookies.clear()
+            response = self._send(method, path, params, json, content, headers, expect_json)
+        return response
+
+    def _send(self, method: str, path: str, params: Sequence[tuple[str, str]] | None, json: object,
+              content: bytes | None, headers: Mapping[str, str] | None, expect_json: bool) -> HttpResponse:
         key = new_xrfkey()
         query = [(k, v) for k, v in (params or ()) if k.lower() != "xrfkey"] + [("xrfkey", key)]
         sent = {k: v for k, v in (headers or {}).items() if k.lower() not in ("x-qlik-xrfkey", "authorization")}
         sent["X-Qlik-Xrfkey"] = key
-        if not self.has_session:
+        bearer = not self._session
+        if bearer:
             sent["Authorization"] = f"Bearer {self._jwt}"
-        return self._http.request(method, path, params=query, headers=sent, json=json, content=content)
+        response = self._http.request(method, path, params=query, headers=sent, json=json, content=content,
+                                      expect_json=expect_json)
+        if bearer and self._http.cookies:
+            self._session = True  # the JWT was accepted (a 2xx) and the proxy set its session cookie
+        return response
 
     def qrs(self, method: str, path: str, *, json: object = None, params: Sequence[tuple[str, str]] = ()) -> Any:
         """A QRS call (``path`` under ``/qrs/``); the JSON answer."""

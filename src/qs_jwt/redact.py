@@ -73,7 +73,7 @@ def _classify_run(run: str) -> str | None:
     if len(run) < _MIN_SECRET_RUN:
         return None
     body = run.rstrip("=")
-    if "." not in body and "/" not in body and "\\" not in body and _random(body):
+    if not any(ch in body for ch in "./\\%") and _random(body):
         return "secret"  # base64url: '-' and '_' are part of the alphabet
     if any(_random(stretch) for stretch in re.split(r"[./\\_~%-]", body)):
         return "secret"

@@ -51,9 +51,46 @@ What the emulated proxy does with a request to ``/<prefix>/<path>``:
   Non-administrators may GET ``/qrs/about``, ``/qrs/app[/full]`` and ``/qrs/user[/full]`` (themselves only);
   anything else is 403. Lists take ``?filter=`` (``eq``/``ne`` joined by ``and``). PUT needs the full entity
   with the current ``modifiedDate`` (stale: 409). ``/``, ``/hub...``: a 200 hub page; other paths: 404 page.
+
+Qlik Cloud (:mod:`.qscloud`, its JWT and identity-provider rules in :mod:`.qscloud_jwt`), one tenant::
+
+    emu = QscloudEmulator(tls=True)        # or server=...: beside QSEoW on one server; or the fixture
+    emu.url, emu.ca_cert_path, emu.requests, emu.fail_next(...), emu.stall(...)    # as for QSEoW
+    emu.tenant_id                          # also in GET /api/v1/users/me
+    idp = emu.add_jwt_idp("my-app", "key-1", cert_pem, active=True, clock_skew=5)   # -> the IdP dict
+    emu.add_api_key("qscloud-admin", "the-key", tenant_admin=True)                  # -> the user dict
+    emu.set_allotment("analyzer", 0)       # licences left to assign per type (10 professional, 10 analyzer)
+    emu.users, emu.identity_providers, emu.license_assignments                     # current state (copies)
+    emu.auth_failures                      # why each login was refused: "kid unknown", "issuer unknown",
+                                           # "claim nbf missing", "lifetime over 3600 s (exp - nbf)",
+                                           # "claim email_verified must be a boolean", "jti replayed",
+                                           # "expired", "audience mismatch", "algorithm HS256", "signature", ...
+    emu.used_jtis                          # the jti of every accepted token, in order
+
+What the emulated tenant does (errors are ``{"errors": [{"code", "title", "detail", "status"}], "traceId"}``):
+
+- ``POST /login/jwt-session`` with ``Authorization: Bearer <jwt>``: RS256 only; the header ``kid`` names a static
+  key of an active JWT IdP whose issuer is ``iss``; ``aud`` exactly ``qlik.api/login/jwt-session``; ``sub``,
+  ``subType: "user"``, ``name``, ``jti``, integer ``iat``/``nbf``/``exp`` required, ``email_verified`` (a
+  boolean) with ``email``, ``groups`` an array of strings; ``exp - nbf`` and ``exp - iat`` at most 3600 s; times
+  checked with the IdP's ``clockToleranceSec``; a ``jti`` is taken once. Malformed claims: 400 ``INTERNAL-TOKEN-1``
+  ``JWT_LOGIN_VALIDATIONS Missing required claim: nbf`` (and the like); other refusals: 401 ``LOGIN-1``. A success
+  answers 200 ``{}`` with the cookies ``eas.sid``, ``eas.sid.sig``, ``_csrfToken``, ``_csrfToken.sig`` and
+  creates (or updates) the user of that ``sub``; its email shows only when ``email_verified`` is true.
+- ``/api/...`` needs an API key (``Authorization: Bearer <key>``) or the session cookies (with their ``.sig``),
+  else 401. With cookies, a POST/PUT/PATCH/DELETE needs ``qlik-csrf-token`` (from ``GET /api/v1/csrf-token``:
+  204, the token in that header; 400 for an API key) equal to the ``_csrfToken`` cookie, else 403 ``CSRF-TOKEN-2``.
+- ``GET /api/v1/users/me``; for TenantAdmins: ``GET /api/v1/users``, ``POST /api/v1/licenses/assignments/actions/add``
+  (207, one result per item: 201, 404 unknown subject, 409 already assigned, 403 ``LICENSES-011`` no allotment),
+  ``GET/POST /api/v1/identity-providers`` and ``GET/PATCH/DELETE /api/v1/identity-providers/{id}`` (``jwtAuth`` or
+  ``qsefw-local-bearer-token`` bodies, see :func:`.qscloud_jwt.new_idp`; PATCH replaces ``/description`` only).
+  Lists take ``limit`` (1-100, default 20) and answer ``links.next.href`` (absolute, with an opaque ``next``
+  cursor); identity providers also filter on ``protocol`` and ``active``.
 """
 
+from .qscloud import QscloudEmulator
 from .qseow import QseowEmulator, Session
 from .server import EmulatorServer, RecordedRequest, Request, Response, Router
 
-__all__ = ["EmulatorServer", "QseowEmulator", "RecordedRequest", "Request", "Response", "Router", "Session"]
+__all__ = ["EmulatorServer", "QscloudEmulator", "QseowEmulator", "RecordedRequest", "Request", "Response", "Router",
+           "Session"]

@@ -16,6 +16,7 @@ from typing import Literal
 
 import pytest
 
+from .qscloud import QscloudEmulator
 from .qseow import QseowEmulator
 from .server import EmulatorServer
 from .tls import CertKind
@@ -101,3 +102,41 @@ def qseow_emulator_expired_cert(qlik_emulator_servers: ServerPool) -> Iterator[Q
 def qseow_emulator_self_signed(qlik_emulator_servers: ServerPool) -> Iterator[QseowEmulator]:
     """QSEoW over HTTPS with a self-signed server certificate (not issued by the test CA)."""
     yield from _qseow_on(qlik_emulator_servers.get("self-signed"))
+
+
+# --- Qlik Cloud ----------------------------------------------------------------------------------------------
+
+QSCLOUD_ISSUER = "my-app"
+QSCLOUD_KID = "key-1"
+#: the subject of the tenant administrator, and its API key (``Authorization: Bearer <key>``, no CSRF needed)
+QSCLOUD_ADMIN = "qscloud-admin"
+QSCLOUD_API_KEY = "qscloud-admin-api-key"
+
+
+def preconfigured_qscloud(server: EmulatorServer) -> QscloudEmulator:
+    """A fresh Qlik Cloud tenant on ``server``: the JWT IdP ``my-app`` (kid ``key-1``, the certificate
+    ``tests/keys/rsa2048_cert.pem``) and the tenant admin ``qscloud-admin`` with the API key ``QSCLOUD_API_KEY``."""
+    emulator = QscloudEmulator(server=server)
+    emulator.add_jwt_idp(QSCLOUD_ISSUER, QSCLOUD_KID, (KEYS / "rsa2048_cert.pem").read_bytes())
+    emulator.add_api_key(QSCLOUD_ADMIN, QSCLOUD_API_KEY, tenant_admin=True)
+    return emulator
+
+
+def _qscloud_on(server: EmulatorServer) -> Iterator[QscloudEmulator]:
+    server.reset()
+    emulator = preconfigured_qscloud(server)
+    try:
+        yield emulator
+    finally:
+        emulator.close()
+        errors = server.errors
+        server.reset()
+    if errors:
+        pytest.fail("the emulator failed while serving a request:\n" + "\n".join(errors), pytrace=False)
+
+
+@pytest.fixture
+def qscloud_emulator(qlik_emulator_servers: ServerPool) -> Iterator[QscloudEmulator]:
+    """A Qlik Cloud tenant over HTTPS (see :func:`preconfigured_qscloud`), on the server ``qseow_emulator`` uses:
+    a test that takes both gets both emulators on one server, one URL."""
+    yield from _qscloud_on(qlik_emulator_servers.get("https"))

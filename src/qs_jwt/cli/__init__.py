@@ -600,8 +600,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         vk.add_argument("prefix", metavar="PREFIX", help="the virtual proxy to check")
         g = vk.add_argument_group("the tokens to be accepted")
         g.add_argument("--audience", help="their aud")
-        g.add_argument("--userid-claim", metavar="NAME", help="their user ID claim (default: not compared)")
-        g.add_argument("--userdir-claim", metavar="NAME", help="their user directory claim (default: not compared)")
+        g.add_argument("--userid-claim", default="userId", metavar="NAME",
+                       help="their user ID claim (default userId, as create-qseow)")
+        g.add_argument("--userdir-claim", default="userDirectory", metavar="NAME",
+                       help="their user directory claim (default userDirectory, as create-qseow)")
         vk.add_argument("--output", choices=["text", "json"], default="text", help="text (default) or json")
         _add_connection(vk)
         _add_admin_jwt(vk)

@@ -126,18 +126,19 @@ def _client(args: argparse.Namespace, log: Log, jwt: str) -> QseowClient:
     return QseowClient(args.server, jwt, settings=http_settings(args, log), log=_debug(log))
 
 
-def _explain_401(exc: QlikApiError, args: argparse.Namespace, jwt: str, log: Log) -> int:
-    """The refusal, its likely causes, and the local check of the token; exit 4."""
+def _explain_401(exc: QlikApiError, server: str, jwt: str, log: Log, *, audience: str | None = None,
+                 userid_claim: str | None = None, userdir_claim: str | None = None) -> int:
+    """The refusal, its likely causes, and the local check of the token against what the virtual proxy in
+    ``server`` expects (as far as the command line knows it); exit 4."""
     from ..checks import check_qseow
     from ..errors import QsJwtError
 
     log.error(str(exc))
-    for line in explain_unauthorized(args.server):
+    for line in explain_unauthorized(server):
         log.info(f"  {line}")
     try:
-        report = check_qseow(jwt, audience=getattr(args, "audience", None),
-                             userid_claim=getattr(args, "userid_claim", None) or "userId",
-                             userdir_claim=getattr(args, "userdir_claim", None) or "userDirectory")
+        report = check_qseow(jwt, audience=audience, userid_claim=userid_claim or "userId",
+                             userdir_claim=userdir_claim or "userDirectory")
     except QsJwtError:
         return ExitCode.API
     if report.findings:
@@ -187,13 +188,15 @@ def call(args: argparse.Namespace, log: Log) -> int:
     jwt, _ = qseow_jwt(args, log)
     with _client(args, log, jwt) as client:
         try:
-            response = client.request(method, args.path, params=query, json=body, headers=headers)
+            response = client.request(method, args.path, params=query, json=body, headers=headers,
+                                      expect_json=False)
         except QlikApiError as exc:
             if exc.status == 401:
-                return _explain_401(exc, args, jwt, log)
+                return _explain_401(exc, args.server, jwt, log, audience=args.audience,
+                                    userid_claim=args.userid_claim, userdir_claim=args.userdir_claim)
             raise
     if args.raw or not response.body.strip():
-        emit(response.text())
+        emit(safe_text(response.text(), multiline=True))
         return ExitCode.OK
     try:
         emit(to_json(response.json()))
@@ -234,7 +237,10 @@ def server_cert(args: argparse.Namespace, log: Log) -> int:
 
 def qlik_cli_context(args: argparse.Namespace, log: Log) -> int:
     jwt, _ = qseow_jwt(args, log)
-    argv = qlik_cli_context_command(args.name, args.server, jwt, insecure=args.insecure)
+    from ..http import normalize_base_url
+
+    _check_server(args.server)
+    argv = qlik_cli_context_command(args.name, normalize_base_url(args.server), jwt, insecure=args.insecure)
     log.warn("the command below holds the JWT (printing it is what this command is for): run it, then clear it "
              "from the terminal and the shell history")
     if args.output == "json":
@@ -262,6 +268,11 @@ def vp_create(args: argparse.Namespace, log: Log) -> int:
 
     passphrase = read_passphrase("--cert-passphrase-file", args.cert_passphrase_file, log)
     certificate, _ = read_input("--cert-file", args.cert_file, what="certificate")
+    if args.server is not None:
+        from ..http import normalize_base_url
+
+        _check_server(args.server)
+        args.server = normalize_base_url(args.server)
     hosts = list(args.host_allow_list) or ([urlsplit(args.server).hostname or ""] if args.server else [])
     nodes = [args.load_balancing_node] if args.load_balancing_node else []
 
@@ -286,15 +297,25 @@ def vp_create(args: argparse.Namespace, log: Log) -> int:
         try:
             node_ids = nodes or [client.central_node_id()]
             created = client.create_virtual_proxy(body(node_ids))
-            proxy = client.link_virtual_proxy(str(created["id"]), args.proxy_id)
         except QlikApiError as exc:
             if exc.status == 401:
-                return _explain_401(exc, args, jwt, log)
+                return _admin_401(exc, args, jwt, log)
             raise
+        try:
+            proxy = client.link_virtual_proxy(str(created["id"]), args.proxy_id)
+        except QlikApiError as exc:
+            raise QlikApiError(f"the virtual proxy {created.get('prefix')!s} was created (id {created.get('id')!s}) "
+                               f"but not linked to a proxy service: {exc}; link it in the QMC (Proxies, Virtual "
+                               "proxies), or delete it and run this again", status=exc.status, method=exc.method,
+                               url=exc.url, items=exc.items) from None
     log.info(f"created the virtual proxy {created.get('prefix')!s} and linked it to the proxy service "
              f"{proxy.get('id')!s}")
     emit(to_json({"virtualProxy": created, "linkedProxyService": proxy.get("id")}))
     return ExitCode.OK
+
+
+def _admin_401(exc: QlikApiError, args: argparse.Namespace, jwt: str, log: Log) -> int:
+    return _explain_401(exc, args.server, jwt, log, audience=args.admin_audience)
 
 
 def vp_list(args: argparse.Namespace, log: Log) -> int:
@@ -302,9 +323,14 @@ def vp_list(args: argparse.Namespace, log: Log) -> int:
 
     jwt = admin_jwt(args, log)
     with _client(args, log, jwt) as client:
-        proxies = client.virtual_proxies()
-        linked = {vp.get("id") for proxy in client.proxy_services()
-                  for vp in proxy.get("settings", {}).get("virtualProxies", [])}
+        try:
+            proxies = client.virtual_proxies()
+            linked = {vp.get("id") for proxy in client.proxy_services()
+                      for vp in proxy.get("settings", {}).get("virtualProxies", [])}
+        except QlikApiError as exc:
+            if exc.status == 401:
+                return _admin_401(exc, args, jwt, log)
+            raise
     rows = [{"prefix": vp.get("prefix"), "description": vp.get("description"),
              "authenticationMethod": vp.get("authenticationMethod"), "jwt": vp.get("authenticationMethod") == AUTH_JWT,
              "linked": vp.get("id") in linked, "id": vp.get("id")} for vp in proxies]
@@ -327,11 +353,16 @@ def vp_check(args: argparse.Namespace, log: Log) -> int:
     public_key = signer_for(args, log).public_key
     jwt = admin_jwt(args, log)
     with _client(args, log, jwt) as client:
-        vp = client.virtual_proxy(args.prefix)
-        if vp is None:
-            raise QsJwtError(f"no virtual proxy has the prefix {args.prefix!r} (qs-jwt qseow virtual-proxy list "
-                             "lists them)")
-        linked = bool(client.linked_proxy_ids(str(vp.get("id"))))
+        try:
+            vp = client.virtual_proxy(args.prefix)
+            linked = bool(client.linked_proxy_ids(str(vp.get("id")))) if vp is not None else False
+        except QlikApiError as exc:
+            if exc.status == 401:
+                return _admin_401(exc, args, jwt, log)
+            raise
+    if vp is None:
+        raise QsJwtError(f"no virtual proxy has the prefix {args.prefix!r} (qs-jwt qseow virtual-proxy list lists "
+                         "them)")
     report = check_virtual_proxy(vp, public_key=public_key, audience=args.audience, userid_claim=args.userid_claim,
                                  userdir_claim=args.userdir_claim, linked=linked)
     if args.output == "json":
