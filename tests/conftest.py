@@ -22,6 +22,7 @@ from hypothesis import settings
 import qs_jwt._clock
 from qlik_emulator.fixtures import (  # noqa: F401 - fixtures, found by pytest in this module's namespace
     qlik_emulator_servers,
+    qscloud_emulator,
     qseow_emulator,
     qseow_emulator_expired_cert,
     qseow_emulator_http,

@@ -17,11 +17,12 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from conftest import key_bytes
@@ -30,8 +31,8 @@ from qlik_emulator.fixtures import QSCLOUD_ADMIN, QSCLOUD_API_KEY, QSCLOUD_ISSUE
 
 AUDIENCE = "qlik.api/login/jwt-session"
 # loaded once: loading an RSA private key checks it, which takes tens of milliseconds
-PRIVATE = load_pem_private_key(key_bytes("rsa2048_pkcs8.pem"), password=None)
-OTHER_PRIVATE = load_pem_private_key(key_bytes("other2048_pkcs8.pem"), password=None)
+PRIVATE = cast(RSAPrivateKey, load_pem_private_key(key_bytes("rsa2048_pkcs8.pem"), password=None))
+OTHER_PRIVATE = cast(RSAPrivateKey, load_pem_private_key(key_bytes("other2048_pkcs8.pem"), password=None))
 CERT = key_bytes("rsa2048_cert.pem").decode()
 ONE_LINE_CERT = "".join(CERT.splitlines())
 ADMIN = {"Authorization": f"Bearer {QSCLOUD_API_KEY}"}
@@ -176,7 +177,7 @@ def test_a_valid_token_gets_the_session_cookies_and_creates_the_user(qscloud_emu
     assert reply.status == 200
     assert reply.json() == {}
     assert set(reply.cookies) == SESSION_COOKIES
-    for header in reply.headers.get_all("Set-Cookie"):
+    for header in reply.headers.get_all("Set-Cookie", []):
         assert header.endswith("; path=/; httponly; secure; samesite=none")
     me = api(qscloud_emulator, "GET", "/api/v1/users/me", cookies=reply.cookies).json()
     assert {name: me[name] for name in ("tenantId", "subject", "name", "email", "status", "roles")} == {
@@ -230,7 +231,8 @@ def test_a_token_that_fails_a_check_is_a_401(qscloud_emulator: QscloudEmulator, 
 
 @pytest.mark.parametrize("name", ["nbf", "iat", "exp", "jti", "sub", "subType", "name", "aud", "iss"])
 def test_a_missing_required_claim_is_a_400(qscloud_emulator: QscloudEmulator, name: str) -> None:
-    reason, error = refused(qscloud_emulator, mint(**{name: None}), status=400)
+    dropped: dict[str, Any] = {name: None}
+    reason, error = refused(qscloud_emulator, mint(**dropped), status=400)
     assert reason == f"claim {name} missing"
     assert error["detail"] == f"JWT_LOGIN_VALIDATIONS Missing required claim: {name}"
 
@@ -243,7 +245,7 @@ def test_a_missing_required_claim_is_a_400(qscloud_emulator: QscloudEmulator, na
     ({"sub": 42}, "claim sub must be a non-empty string"),
     ({"groups": "Sales"}, "claim groups must be an array of strings"),
     ({"nbf": time.time()}, "claim nbf must be a NumericDate in whole seconds"),
-    ({"exp": int(time.time()) + 3601}, "lifetime over 3600 s (exp - nbf)"),
+    ({"nbf": int(time.time()), "exp": int(time.time()) + 3601}, "lifetime over 3600 s (exp - nbf)"),
     ({"iat": int(time.time()) - 100, "exp": int(time.time()) + 3550}, "lifetime over 3600 s (exp - iat)"),
 ], ids=["email_verified-string", "email-without-email_verified", "subType", "name-empty", "sub-number",
         "groups-string", "nbf-float", "over-an-hour", "over-an-hour-since-iat"])
@@ -276,9 +278,11 @@ def test_a_login_without_a_bearer_token_is_refused(qscloud_emulator: QscloudEmul
     assert qscloud_emulator.auth_failures == ["no token"]
 
 
-def test_login_takes_post_only(qscloud_emulator: QscloudEmulator) -> None:
+def test_login_takes_post_only_and_so_do_the_apis_their_methods(qscloud_emulator: QscloudEmulator) -> None:
     reply = send(qscloud_emulator, "GET", "/login/jwt-session", headers={"Authorization": f"Bearer {mint()}"})
     assert (reply.status, reply.error["code"]) == (405, "HTTP-405")
+    reply = api(qscloud_emulator, "PUT", "/api/v1/identity-providers", headers=ADMIN, body={})
+    assert (reply.status, reply.error["code"], reply.headers["Allow"]) == (405, "HTTP-405", "GET, POST")
 
 
 def test_the_clock_tolerance_is_the_idps(qscloud_emulator: QscloudEmulator) -> None:
@@ -303,7 +307,8 @@ def test_an_idp_may_hold_a_public_key_instead_of_a_certificate(qscloud_emulator:
     login(qscloud_emulator, mint(iss="key-app", kid="pub"))
 
 
-@pytest.mark.parametrize("pem", ["rsa1024_public.pem", "ec_p256_public.pem", "rsa2048_pkcs8.pem", "bundle_mismatch.pem"])
+@pytest.mark.parametrize("pem", ["rsa1024_public.pem", "ec_p256_public.pem", "rsa2048_pkcs8.pem",
+                                 "bundle_mismatch.pem"])
 def test_add_jwt_idp_validates_the_key(qscloud_emulator: QscloudEmulator, pem: str) -> None:
     with pytest.raises(ValueError, match="staticKeys"):
         qscloud_emulator.add_jwt_idp("bad-app", "k", key_bytes(pem))
@@ -316,7 +321,8 @@ def test_the_api_needs_a_session_or_an_api_key(qscloud_emulator: QscloudEmulator
     without_sig = {name: value for name, value in cookies.items() if name != "eas.sid.sig"}
     tampered = {**cookies, "eas.sid": cookies["eas.sid"][:-1] + ("A" if cookies["eas.sid"][-1] != "A" else "B")}
     jwt_as_key = {"Authorization": f"Bearer {mint()}"}
-    for attempt in ({}, {"cookies": without_sig}, {"cookies": tampered}, {"headers": jwt_as_key}):
+    attempts: list[dict[str, Any]] = [{}, {"cookies": without_sig}, {"cookies": tampered}, {"headers": jwt_as_key}]
+    for attempt in attempts:
         reply = api(qscloud_emulator, "GET", "/api/v1/users/me", **attempt)
         assert (reply.status, reply.error["code"]) == (401, "HTTP-401"), attempt
     assert api(qscloud_emulator, "GET", "/api/v1/users/me", cookies=cookies).status == 200
@@ -339,8 +345,9 @@ def test_a_modifying_call_with_cookies_needs_the_csrf_header(qscloud_emulator: Q
     token = csrf_token(qscloud_emulator, cookies)
     body = {"add": [{"subject": "alice", "type": "analyzer"}]}
     no_csrf_cookie = {name: value for name, value in cookies.items() if not name.startswith("_csrfToken")}
-    for attempt in ({"cookies": cookies}, {"cookies": cookies, "csrf": "forged"},
-                    {"cookies": no_csrf_cookie, "csrf": token}):
+    attempts: list[dict[str, Any]] = [{"cookies": cookies}, {"cookies": cookies, "csrf": "forged"},
+                                      {"cookies": no_csrf_cookie, "csrf": token}]
+    for attempt in attempts:
         reply = api(qscloud_emulator, "POST", "/api/v1/licenses/assignments/actions/add", body=body, **attempt)
         assert (reply.status, reply.error["code"]) == (403, "CSRF-TOKEN-2"), attempt
     # past the CSRF check, alice is no TenantAdmin
@@ -612,7 +619,7 @@ def test_an_emulator_with_its_own_plain_http_server() -> None:
         assert emu.url.startswith("http://127.0.0.1:")
         reply = post_login(emu, mint())
         assert reply.status == 200
-        assert all(header.endswith("; path=/; httponly") for header in reply.headers.get_all("Set-Cookie"))
+        assert all(header.endswith("; path=/; httponly") for header in reply.headers.get_all("Set-Cookie", []))
         assert api(emu, "GET", "/api/v1/users/me", cookies=reply.cookies).json()["tenantId"] == emu.tenant_id
     with pytest.raises(ConnectionRefusedError):
         post_login(emu, mint())

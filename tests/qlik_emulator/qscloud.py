@@ -219,13 +219,17 @@ class QscloudEmulator:
                 raise ApiError(405, f"{LOGIN_PATH} takes POST only")
             return self._login(request)
         call = self._caller(request)
-        if call.session is not None and request.method not in SAFE_METHODS and not self._csrf_ok(call.session,
-                                                                                                 request):
+        modifying = request.method not in SAFE_METHODS
+        if modifying and call.session is not None and not self._csrf_ok(call.session, request):
             raise ApiError(403, f"A {request.method} needs the {CSRF_HEADER} header of GET /api/v1/csrf-token",
                            code="CSRF-TOKEN-2", title="Invalid CSRF token")
         response = self._router.dispatch(request.method, request.path, call)
         if response is None:
             raise ApiError(404, f"No API at {request.path}")
+        if response.status == 405:  # the router's plain-text answer, in Qlik's shape
+            refusal = ApiError(405, f"{request.path} does not take {request.method}").response
+            refusal.headers.extend(response.headers)
+            return refusal
         return response
 
     def _login(self, request: Request) -> Response:
@@ -288,6 +292,8 @@ class QscloudEmulator:
         admins: list[tuple[str, str, Handler[_Call]]] = [
             ("GET", "/api/v1/users", lambda call, _params: _page(call, list(self._users.values()))),
             ("POST", "/api/v1/licenses/assignments/actions/add", self._add_assignments),
+        ]
+        idp_admins: list[tuple[str, str, Handler[_Call]]] = [
             ("GET", "/api/v1/identity-providers", self._list_idps),
             ("POST", "/api/v1/identity-providers", self._create_idp),
             ("GET", "/api/v1/identity-providers/{id}", lambda _call, params: Response.json(self._idp(params))),
@@ -297,8 +303,9 @@ class QscloudEmulator:
         for method, pattern, handler in anyone:
             router.add(method, pattern, handler)
         for method, pattern, handler in admins:
-            detail = FOREIGN_TENANT if "identity-providers" in pattern else "The caller lacks the TenantAdmin role"
-            router.add(method, pattern, _admins_only(handler, detail))
+            router.add(method, pattern, _admins_only(handler, "The caller lacks the TenantAdmin role"))
+        for method, pattern, handler in idp_admins:
+            router.add(method, pattern, _admins_only(handler, FOREIGN_TENANT))
         return router
 
     def _add_assignments(self, call: _Call, _params: dict[str, str]) -> Response:
@@ -311,11 +318,11 @@ class QscloudEmulator:
 
     def _assign(self, subject: str, license_type: str) -> dict[str, Any]:
         result: dict[str, Any] = {"subject": subject, "type": license_type}
-        used = sum(assigned == license_type for assigned in self._assignments.values())
         if self._user_by_subject(subject) is None:
             return {**result, "status": 404, "code": "HTTP-404", "title": "User not found."}
         if subject in self._assignments:
             return {**result, "status": 409, "code": "HTTP-409", "title": "The user has a license assigned already."}
+        used = sum(assigned == license_type for assigned in self._assignments.values())
         if used >= self._allotments.get(license_type, 0):
             return {**result, "status": 403, "code": "LICENSES-011", "title": NO_ALLOTMENT}
         self._assignments[subject] = license_type
@@ -361,11 +368,11 @@ class QscloudEmulator:
         return next((user for user in self._users.values() if user["subject"] == subject), None)
 
     def _new_user(self, subject: str, name: str) -> User:
-        stamp = _stamp()
-        user = {"id": secrets.token_hex(12), "tenantId": self.tenant_id, "status": "active", "subject": subject,
-                "name": name, "roles": [], "assignedRoles": [], "assignedGroups": [], "createdAt": stamp,
-                "lastUpdatedAt": stamp}
-        self._users[user["id"]] = user
+        stamp, user_id = _stamp(), secrets.token_hex(12)
+        user: User = {"id": user_id, "tenantId": self.tenant_id, "status": "active", "subject": subject,
+                      "name": name, "roles": [], "assignedRoles": [], "assignedGroups": [], "createdAt": stamp,
+                      "lastUpdatedAt": stamp}
+        self._users[user_id] = user
         return user
 
     def _signed_in(self, identity: Identity) -> User:
