@@ -419,3 +419,17 @@ def test_check_compares_the_default_claim_names(run_cli, qseow_emulator) -> None
 def test_qlik_cli_context_refuses_a_url_that_is_not_https(run_cli) -> None:
     result = run_cli("qseow", "qlik-cli-context", "--name", "q", "--server", "ftp://x/jwt", "--jwt", admin_token())
     assert result.exit_code == 2 and "--server" in result.stderr
+
+
+def test_a_bad_session_cookie_header_name_is_a_usage_error(run_cli) -> None:
+    result = run_cli("qseow", "virtual-proxy", "create", "--prefix", "p", "--cert-file", CERT,
+                     "--session-cookie-header", "bad name;x")
+    assert result.exit_code == 2 and "--session-cookie-header" in result.stderr
+
+
+def test_a_ca_cert_that_is_not_pem_says_so_in_full(run_cli, qseow_emulator, tmp_path) -> None:
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate")
+    result = run_cli("qseow", "call", "GET", "/qrs/about", "--server", f"{qseow_emulator.url}/jwt", "--ca-cert",
+                     str(junk), "--jwt", admin_token())
+    assert result.exit_code == 2 and "--ca-cert" in result.stderr and "no BEGIN CERTIFICATE block" in result.stderr

@@ -230,7 +230,7 @@ def _load_ca_file(context: ssl.SSLContext, path: str) -> None:
         raise bad(f"larger than {_MAX_CA_FILE // MiB} MiB: not a certificate file")
     blocks = _PEM_CERT.findall(data.decode("latin-1"))
     if not blocks:
-        raise bad("holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+        raise bad("holds no PEM certificate (no BEGIN CERTIFICATE block)")
     try:
         context.load_verify_locations(cadata="\n".join(blocks))
     except (ssl.SSLError, ValueError):

@@ -42,6 +42,8 @@ _AUTH_NAMES = {0: "Ticket", 1: "Header (static user directory)", 2: "Header (dyn
                4: "JWT", 5: "OIDC"}
 _XRFKEY_ALPHABET = string.ascii_letters + string.digits
 _PREFIX = re.compile(r"[a-z0-9\-._~]+")
+#: an HTTP header name (RFC 9110 token): the session cookie header of a virtual proxy is one
+_HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}")
 #: the conflict of a PUT with a stale modifiedDate is retried this often, each time after a fresh GET
 _CONFLICT_RETRIES = 1
 
@@ -132,8 +134,8 @@ def virtual_proxy_body(
         "prefix": prefix,
         "description": check_text(description, param="description") if description is not None else
         f"JWT authentication (qs-jwt), prefix {prefix}",
-        "sessionCookieHeaderName": check_text(session_cookie_header, param="session_cookie_header")
-        if session_cookie_header is not None else f"X-Qlik-Session-{prefix}",
+        "sessionCookieHeaderName": _header_name(session_cookie_header) if session_cookie_header is not None
+        else f"X-Qlik-Session-{prefix}",
         "authenticationMethod": AUTH_JWT,
         "jwtPublicKeyCertificate": _pem(cert),
         "jwtAttributeUserId": userid_claim,
@@ -145,6 +147,15 @@ def virtual_proxy_body(
     if audience is not None:
         body["jwtAudience"] = check_text(audience, param="audience")
     return body
+
+
+def _header_name(value: object) -> str:
+    if not isinstance(value, str):
+        raise ArgumentTypeError(f"expected text, not {type(value).__name__}", param="session_cookie_header")
+    if not _HEADER_NAME.fullmatch(value):
+        raise InvalidValueError("use letters, digits and - _ . only (it names a cookie and a header)",
+                                param="session_cookie_header")
+    return value
 
 
 def _thumbprint_of_pem(pem: object) -> str | None:
