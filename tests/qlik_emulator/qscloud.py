@@ -11,18 +11,16 @@ import hashlib
 import hmac
 import json
 import secrets
-import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from .qscloud_jwt import FOREIGN_TENANT, Identity, Idp, InvalidIdp, Refused, new_idp, patch_idp, verify
-from .server import EmulatorServer, Handler, RecordedRequest, Request, Response, Router
+from .server import EmulatorServer, Handler, MountedEmulator, Request, Response, Router
 from .tls import CertKind
 
 LOGIN_PATH = "/login/jwt-session"
@@ -78,7 +76,7 @@ class _Call:
         return TENANT_ADMIN in self.user["roles"]
 
 
-class QscloudEmulator:
+class QscloudEmulator(MountedEmulator):
     """An emulated Qlik Cloud tenant on an :class:`EmulatorServer`.
 
     With ``server=None`` it starts its own server (HTTPS when ``tls``, its certificate ``cert``) and stops it
@@ -87,12 +85,8 @@ class QscloudEmulator:
     """
 
     def __init__(self, tls: bool = True, *, server: EmulatorServer | None = None, cert: CertKind = "valid") -> None:
-        self._own_server = server is None
-        self.server = server or EmulatorServer(tls=tls, cert=cert)
-        self.fail_next = self.server.fail_next
-        self.stall = self.server.stall
+        super().__init__(tls, server=server, cert=cert)
         self.tenant_id = secrets.token_urlsafe(24)
-        self._lock = threading.RLock()
         self._secret = secrets.token_bytes(32)
         self._idps: dict[str, Idp] = {}
         self._users: dict[str, User] = {}
@@ -101,28 +95,11 @@ class QscloudEmulator:
         self._sessions: dict[str, _Session] = {}
         self._assignments: dict[str, str] = {}
         self._allotments = dict(DEFAULT_ALLOTMENTS)
-        self._auth_failures: list[str] = []
         self._used_jtis: list[str] = []
         self._router = self._routes()
-        self.server.mount(self)
+        self._mount()
 
     # --- what tests read ---------------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    @property
-    def ca_cert_path(self) -> Path:
-        return self.server.ca_cert_path
-
-    @property
-    def server_cert_pem(self) -> bytes:
-        return self.server.server_cert_pem
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        return self.server.requests
 
     @property
     def auth_failures(self) -> list[str]:
@@ -189,18 +166,6 @@ class QscloudEmulator:
         """How many licences of ``license_type`` can be assigned (any other type has none)."""
         with self._lock:
             self._allotments[license_type] = count
-
-    def close(self) -> None:
-        """Unmount from the server; stop the server too if this emulator started it."""
-        self.server.unmount(self)
-        if self._own_server:
-            self.server.close()
-
-    def __enter__(self) -> QscloudEmulator:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
     # --- the edge: login, authentication, CSRF -----------------------------------------------------------
 

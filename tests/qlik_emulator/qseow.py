@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import copy
 import re
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from . import qrs_entities as qrs
 from .qrs_entities import AUTH_JWT, Entity
 from .qseow_jwt import Identity, Refused, verify
-from .server import EmulatorServer, Handler, HttpError, RecordedRequest, Request, Response, Router
+from .server import EmulatorServer, Handler, HttpError, MountedEmulator, Request, Response, Router
 from .tls import CertKind
 
 #: parallel proxy sessions one user may hold
@@ -54,7 +52,7 @@ class _Call:
         return next((value for key, value in self.request.query_items if key.lower() == name), None)
 
 
-class QseowEmulator:
+class QseowEmulator(MountedEmulator):
     """An emulated Qlik Sense Enterprise on Windows: proxy + QRS, on an :class:`EmulatorServer`.
 
     With ``server=None`` it starts its own server (HTTPS when ``tls``, its certificate ``cert``) and stops it
@@ -62,11 +60,7 @@ class QseowEmulator:
     """
 
     def __init__(self, tls: bool = True, *, server: EmulatorServer | None = None, cert: CertKind = "valid") -> None:
-        self._own_server = server is None
-        self.server = server or EmulatorServer(tls=tls, cert=cert)
-        self.fail_next = self.server.fail_next
-        self.stall = self.server.stall
-        self._lock = threading.RLock()
+        super().__init__(tls, server=server, cert=cert)
         self._stamps = qrs.Stamps()
         self._nodes: dict[str, Entity] = {}
         self._proxy_services: dict[str, Entity] = {}
@@ -75,36 +69,13 @@ class QseowEmulator:
         self._users: dict[tuple[str, str], Entity] = {}
         self._admins: set[tuple[str, str]] = set()
         self._sessions: dict[str, Session] = {}
-        self._auth_failures: list[str] = []
         self._xrfkeys: list[str] = []
         self._bump_on_put: set[str] = set()
         self.central_node = self._add_node("Central", CENTRAL_HOST, central=True)
         self._router = self._qrs_routes()
-        self.server.mount(self)
+        self._mount()
 
     # --- what tests read ---------------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    @property
-    def ca_cert_path(self) -> Path:
-        return self.server.ca_cert_path
-
-    @property
-    def server_cert_pem(self) -> bytes:
-        return self.server.server_cert_pem
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        return self.server.requests
-
-    @property
-    def auth_failures(self) -> list[str]:
-        """Why the proxy refused each refused login, in order (the client only ever sees a 401 page)."""
-        with self._lock:
-            return list(self._auth_failures)
 
     @property
     def xrfkeys(self) -> list[str]:
@@ -174,18 +145,6 @@ class QseowEmulator:
         """Make the next PUT of this VirtualProxyConfig or ProxyService meet a newer ``modifiedDate`` (a 409)."""
         with self._lock:
             self._bump_on_put.add(entity_id)
-
-    def close(self) -> None:
-        """Unmount from the server; stop the server too if this emulator started it."""
-        self.server.unmount(self)
-        if self._own_server:
-            self.server.close()
-
-    def __enter__(self) -> QseowEmulator:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
     # --- the proxy ---------------------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Generic, NamedTuple, Protocol, TypeVar, cast
+from typing import Any, Generic, NamedTuple, Protocol, Self, TypeVar, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .tls import CertKind, ServerTls, server_tls
@@ -383,3 +383,53 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(response.body)
+
+
+class MountedEmulator:
+    """What every emulator shares: a server of its own or one it is mounted on, the addresses and recordings
+    tests read, and ``close``. A subclass sets up its state, then calls :meth:`_mount`."""
+
+    def __init__(self, tls: bool = True, *, server: EmulatorServer | None = None, cert: CertKind = "valid") -> None:
+        self._own_server = server is None
+        self.server = server or EmulatorServer(tls=tls, cert=cert)
+        self.fail_next = self.server.fail_next
+        self.stall = self.server.stall
+        self._lock = threading.RLock()
+        self._auth_failures: list[str] = []
+
+    def _mount(self) -> None:
+        self.server.mount(self)  # type: ignore[arg-type]
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def ca_cert_path(self) -> Path:
+        return self.server.ca_cert_path
+
+    @property
+    def server_cert_pem(self) -> bytes:
+        return self.server.server_cert_pem
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        return self.server.requests
+
+    @property
+    def auth_failures(self) -> list[str]:
+        """Why each refused login was refused, in order (the client sees only the status and page)."""
+        with self._lock:
+            return list(self._auth_failures)
+
+    def close(self) -> None:
+        """Unmount from the server; stop the server too if this emulator started it."""
+        self.server.unmount(self)  # type: ignore[arg-type]
+        if self._own_server:
+            self.server.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
