@@ -9,14 +9,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import http.client
 import json
-import ssl
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
-from http.cookies import SimpleCookie
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -27,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from conftest import key_bytes
 from qlik_emulator import QscloudEmulator, QseowEmulator
+from qlik_emulator.client import Reply, send
 from qlik_emulator.fixtures import QSCLOUD_ADMIN, QSCLOUD_API_KEY, QSCLOUD_ISSUER, QSCLOUD_KID
 
 AUDIENCE = "qlik.api/login/jwt-session"
@@ -42,52 +39,6 @@ FOREIGN_TENANT = ("User missing `TenantAdmin` role, or the tenantID in the JWT d
 
 
 # --- a minimal client ------------------------------------------------------------------------------------
-
-@dataclass
-class Reply:
-    status: int
-    headers: http.client.HTTPMessage
-    body: bytes
-
-    def json(self) -> Any:
-        assert self.headers["Content-Type"].startswith("application/json")
-        return json.loads(self.body)
-
-    @property
-    def error(self) -> dict[str, Any]:
-        """The one error of Qlik's error envelope."""
-        data = self.json()
-        assert set(data) == {"errors", "traceId"} and len(data["traceId"]) == 32
-        (error,) = data["errors"]
-        assert error["status"] == str(self.status)
-        return dict(error)
-
-    @property
-    def cookies(self) -> dict[str, str]:
-        jar: SimpleCookie = SimpleCookie()
-        for header in self.headers.get_all("Set-Cookie", []):
-            jar.load(header)
-        return {name: morsel.value for name, morsel in jar.items()}
-
-
-def send(emu: QscloudEmulator, method: str, path: str, *, headers: Mapping[str, str] | None = None,
-         body: Any = None, timeout: float = 5.0) -> Reply:
-    """One request on a new connection; ``body`` is sent as JSON unless it is bytes."""
-    host, port = "127.0.0.1", emu.server.port
-    if emu.server.tls:
-        context = ssl.create_default_context(cafile=str(emu.ca_cert_path))
-        connection: http.client.HTTPConnection = http.client.HTTPSConnection(host, port, context=context,
-                                                                              timeout=timeout)
-    else:
-        connection = http.client.HTTPConnection(host, port, timeout=timeout)
-    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-    try:
-        connection.request(method, path, body=data, headers=dict(headers or {}))
-        response = connection.getresponse()
-        return Reply(response.status, response.headers, response.read())
-    finally:
-        connection.close()
-
 
 def claims(**changes: Any) -> dict[str, Any]:
     """Valid claims for the subject ``alice``, valid 5 minutes, a fresh jti; ``changes`` override (None drops)."""

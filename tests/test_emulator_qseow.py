@@ -17,7 +17,6 @@ import ssl
 import string
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
@@ -27,6 +26,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from conftest import key_bytes
 from qlik_emulator import EmulatorServer, QseowEmulator, Request, Response
+from qlik_emulator.client import Reply, send
 
 AUDIENCE = "qlik"  # the preconfigured virtual proxy "jwt" has this audience
 
@@ -38,40 +38,6 @@ XRF_ALPHABET = string.ascii_letters + string.digits
 
 
 # --- a minimal client ------------------------------------------------------------------------------------
-
-@dataclass
-class Reply:
-    status: int
-    headers: http.client.HTTPMessage
-    body: bytes
-
-    def json(self) -> Any:
-        assert self.headers["Content-Type"].startswith("application/json")
-        return json.loads(self.body)
-
-    @property
-    def text(self) -> str:
-        return self.body.decode()
-
-
-def send(emu: QseowEmulator, method: str, path: str, *, headers: Mapping[str, str] | None = None,
-         body: Any = None, timeout: float = 5.0) -> Reply:
-    """One request on a new connection; ``body`` is sent as JSON unless it is bytes."""
-    host, port = "127.0.0.1", emu.server.port
-    if emu.server.tls:
-        context = ssl.create_default_context(cafile=str(emu.ca_cert_path))
-        connection: http.client.HTTPConnection = http.client.HTTPSConnection(host, port, context=context,
-                                                                              timeout=timeout)
-    else:
-        connection = http.client.HTTPConnection(host, port, timeout=timeout)
-    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-    try:
-        connection.request(method, path, body=data, headers=dict(headers or {}))
-        response = connection.getresponse()
-        return Reply(response.status, response.headers, response.read())
-    finally:
-        connection.close()
-
 
 def xrfkey() -> str:
     return "".join(secrets.choice(XRF_ALPHABET) for _ in range(16))

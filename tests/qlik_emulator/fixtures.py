@@ -10,9 +10,9 @@ administrator ``ACME\\admin``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import pytest
 
@@ -67,9 +67,13 @@ def preconfigured_qseow(server: EmulatorServer) -> QseowEmulator:
     return emulator
 
 
-def _qseow_on(server: EmulatorServer) -> Iterator[QseowEmulator]:
+_E = TypeVar("_E", QseowEmulator, QscloudEmulator)
+
+
+def _fresh_on(server: EmulatorServer, make: Callable[[EmulatorServer], _E]) -> Iterator[_E]:
+    """A fresh emulator from ``make`` on ``server`` for one test; the test fails if the emulator itself failed."""
     server.reset()
-    emulator = preconfigured_qseow(server)
+    emulator = make(server)
     try:
         yield emulator
     finally:
@@ -83,25 +87,25 @@ def _qseow_on(server: EmulatorServer) -> Iterator[QseowEmulator]:
 @pytest.fixture
 def qseow_emulator(qlik_emulator_servers: ServerPool) -> Iterator[QseowEmulator]:
     """QSEoW over HTTPS, certificate valid for 127.0.0.1 and issued by the test CA (``ca_cert_path``)."""
-    yield from _qseow_on(qlik_emulator_servers.get("https"))
+    yield from _fresh_on(qlik_emulator_servers.get("https"), preconfigured_qseow)
 
 
 @pytest.fixture
 def qseow_emulator_http(qlik_emulator_servers: ServerPool) -> Iterator[QseowEmulator]:
     """QSEoW over plain HTTP (session cookies are then named ``<sessionCookieHeaderName>-HTTP``)."""
-    yield from _qseow_on(qlik_emulator_servers.get("http"))
+    yield from _fresh_on(qlik_emulator_servers.get("http"), preconfigured_qseow)
 
 
 @pytest.fixture
 def qseow_emulator_expired_cert(qlik_emulator_servers: ServerPool) -> Iterator[QseowEmulator]:
     """QSEoW over HTTPS with an expired server certificate (issued by the test CA)."""
-    yield from _qseow_on(qlik_emulator_servers.get("expired"))
+    yield from _fresh_on(qlik_emulator_servers.get("expired"), preconfigured_qseow)
 
 
 @pytest.fixture
 def qseow_emulator_self_signed(qlik_emulator_servers: ServerPool) -> Iterator[QseowEmulator]:
     """QSEoW over HTTPS with a self-signed server certificate (not issued by the test CA)."""
-    yield from _qseow_on(qlik_emulator_servers.get("self-signed"))
+    yield from _fresh_on(qlik_emulator_servers.get("self-signed"), preconfigured_qseow)
 
 
 # --- Qlik Cloud ----------------------------------------------------------------------------------------------
@@ -122,21 +126,9 @@ def preconfigured_qscloud(server: EmulatorServer) -> QscloudEmulator:
     return emulator
 
 
-def _qscloud_on(server: EmulatorServer) -> Iterator[QscloudEmulator]:
-    server.reset()
-    emulator = preconfigured_qscloud(server)
-    try:
-        yield emulator
-    finally:
-        emulator.close()
-        errors = server.errors
-        server.reset()
-    if errors:
-        pytest.fail("the emulator failed while serving a request:\n" + "\n".join(errors), pytrace=False)
-
 
 @pytest.fixture
 def qscloud_emulator(qlik_emulator_servers: ServerPool) -> Iterator[QscloudEmulator]:
     """A Qlik Cloud tenant over HTTPS (see :func:`preconfigured_qscloud`), on the server ``qseow_emulator`` uses:
     a test that takes both gets both emulators on one server, one URL."""
-    yield from _qscloud_on(qlik_emulator_servers.get("https"))
+    yield from _fresh_on(qlik_emulator_servers.get("https"), preconfigured_qscloud)
