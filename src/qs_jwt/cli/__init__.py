@@ -186,8 +186,9 @@ def _add_token_output(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--minimal-output", action="store_true", help="the token alone (same as --output token)")
 
 
-def _add_token_input(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("token (one of these, else read from stdin)")
+def _add_token_input(parser: argparse.ArgumentParser,
+                     title: str = "token (one of these, else read from stdin)") -> None:
+    group = parser.add_argument_group(title)
     group.add_argument("--jwt", metavar="TOKEN", help="the token text (a leading 'Bearer ' is ignored)")
     group.add_argument("--jwt-file", metavar="FILE", help="file holding the token; '-' reads stdin")
 
@@ -607,7 +608,215 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         vk.add_argument("--output", choices=["text", "json"], default="text", help="text (default) or json")
         _add_connection(vk)
         _add_admin_jwt(vk)
+
+    # qscloud -------------------------------------------------------------------------------------
+    qcl = command(
+        "qscloud", "log in to Qlik Cloud with a JWT, call any API, manage identity providers",
+        "Qlik Cloud: a JWT exchanged for a session (cookies and CSRF token), any REST call with that session or an\n"
+        "API key, the tenant's identity providers (JWT and multi-cloud) created, listed, deleted and checked\n"
+        "against the local key, and a refused login explained.",
+        "qs-jwt qscloud call GET /api/v1/users/me --tenant your-tenant.eu.qlikcloud.com --jwt-file token.txt",
+    )
+    if wanted("qscloud"):
+        _add_qscloud(qcl)
     return parser
+
+
+def _add_tenant(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    g = parser.add_argument_group("connection")
+    g.add_argument("--tenant", required=required, metavar="URL",
+                   help="the tenant: https://HOST or HOST, e.g. your-tenant.eu.qlikcloud.com (http:// only for a "
+                        "loopback address)")
+    g.add_argument("--ca-cert", metavar="FILE",
+                   help="PEM of the CA to trust instead of the system's (wins over $SSL_CERT_FILE; for a proxy that "
+                        "inspects TLS)")
+    g.add_argument("--insecure", action="store_true", help="do not verify the server's certificate (warns)")
+    g.add_argument("--timeout", type=_timeout, default=30.0, metavar="SECONDS",
+                   help="deadline of each request, retries included (default 30)")
+    g.add_argument("--retries", type=_retries, default=3, metavar="N", help="attempts per request, at most (3)")
+
+
+def _add_api_key(parser: argparse.ArgumentParser, title: str = "admin credential (else $QLIK_API_KEY)") -> None:
+    g = parser.add_argument_group(title)
+    g.add_argument("--api-key-file", metavar="FILE",
+                   help="file holding a tenant admin's API key (or an OAuth access token); '-' reads stdin")
+    g.add_argument("--api-key", metavar="KEY", help="the key itself (visible in the process list; warns)")
+
+
+def _add_qscloud_minting(parser: argparse.ArgumentParser) -> None:
+    _add_token_input(parser, "the user's JWT (one of these)")
+    g = parser.add_argument_group("or make the JWT now (the create-qscloud options; key else $QS_JWT_PRIVATE_KEY)")
+    g.add_argument("--issuer", help="iss: the identity provider's issuer")
+    g.add_argument("--keyid", help="kid: the identity provider's key id")
+    g.add_argument("--sub", help="the user's stable subject (default: the email)")
+    g.add_argument("--useremail", metavar="EMAIL", help="email claim")
+    g.add_argument("--useremail-verified", metavar="true|false", help="email_verified (a JSON boolean)")
+    g.add_argument("--username", metavar="NAME", help="name claim (default: the sub)")
+    g.add_argument("--groups", nargs="+", action="extend", metavar="GROUP", help="groups claim")
+    g.add_argument("--expires", default="5m", metavar="DURATION", help="lifetime (default 5m, at most 1h)")
+    g.add_argument("--algorithm", choices=["RS256", "RS384", "RS512"], default="RS256", help="default RS256")
+    g.add_argument("--claim", action="append", default=[], metavar="NAME=VALUE", help=_claim_help())
+    _add_signing_key(g)
+    parser.add_argument("--web-integration-id", metavar="ID",
+                        help="sent as qlik-web-integration-id (only needed for a browser origin)")
+
+
+def _add_qscloud(qcl: argparse.ArgumentParser) -> None:
+    cloud_commands = qcl.add_subparsers(dest="qscloud_command", metavar="SUBCOMMAND", parser_class=_Parser)
+
+    def sub(name: str, help_text: str, description: str, example: str, parent: Any = cloud_commands,
+            ) -> argparse.ArgumentParser:
+        parser = parent.add_parser(name, help=help_text, description=description,
+                                   epilog=f"example:\n  {example}\n\n{EXIT_CODES_HELP}", formatter_class=_Formatter,
+                                   allow_abbrev=False)
+        _add_common(parser)
+        return parser  # type: ignore[no-any-return]
+
+    lo = sub(
+        "login", "exchange a JWT for a session; print the user; save the session",
+        "POST /login/jwt-session with the JWT (given, or made now with a fresh jti), keep every cookie, fetch the\n"
+        "CSRF token, and print GET /api/v1/users/me. --session-file saves cookies and CSRF token (mode 0600) for\n"
+        "qscloud call. A refused login is explained: Qlik's answer, the likely cause, and what a local check of\n"
+        "the token finds.",
+        "qs-jwt qscloud login --tenant your-tenant.eu.qlikcloud.com --issuer my-app --keyid my-key --sub alice-42 "
+        "--cert-privatekey-file privatekey.pem --session-file session.json",
+    )
+    lo.add_argument("--session-file", metavar="FILE", help="save the session here (JSON, mode 0600; replaced)")
+    _add_tenant(lo)
+    _add_qscloud_minting(lo)
+
+    ca = sub(
+        "call", "call any Qlik Cloud API with a JWT session, a saved session or an API key",
+        "Call METHOD PATH on the tenant: as the user of a JWT (logged in first), of a saved --session-file, or with\n"
+        "an API key (Authorization: Bearer, no session). With a session, every POST, PUT, PATCH and DELETE carries\n"
+        "the CSRF token. The answer is printed on stdout (JSON pretty; --raw as received); an error answer, or a\n"
+        "207 Multi-Status with failed items, exits 4.",
+        "qs-jwt qscloud call POST /api/v1/licenses/assignments/actions/add --tenant your-tenant.eu.qlikcloud.com "
+        "--jwt-file token.txt --data '{\"add\": [{\"subject\": \"DOMAIN\\\\user1\", \"type\": \"analyzer\"}]}'",
+    )
+    ca.add_argument("method", metavar="METHOD", help="GET, POST, PUT, PATCH, DELETE or HEAD")
+    ca.add_argument("path", metavar="PATH", help="the API path, e.g. /api/v1/users/me")
+    g = ca.add_argument_group("request")
+    g.add_argument("--data", metavar="JSON|@FILE", help="a JSON body: the text, @FILE, or @- for standard input")
+    g.add_argument("--query", action="append", default=[], metavar="NAME=VALUE", help="query parameter (repeatable)")
+    g.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'", help="header (repeatable)")
+    g.add_argument("--raw", action="store_true", help="print the answer as received")
+    ca.add_argument("--session-file", metavar="FILE",
+                    help="a session saved by qscloud login (with a JWT: log in and save the session here)")
+    _add_tenant(ca)
+    _add_api_key(ca, "or an API key (else $QLIK_API_KEY when no JWT or session is given)")
+    _add_qscloud_minting(ca)
+
+    idp = sub(
+        "idp", "create, list, get, delete or check identity providers",
+        "The tenant's identity providers, through /api/v1/identity-providers with a tenant admin's API key.",
+        "qs-jwt qscloud idp list --tenant your-tenant.eu.qlikcloud.com --api-key-file api-key.txt",
+    )
+    idp_commands = idp.add_subparsers(dest="idp_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    ic = sub(
+        "create", "create the JWT identity provider that create-qscloud tokens need",
+        "Create a JWT identity provider (protocol jwtAuth, provider external, not interactive, active, JWT login on)\n"
+        "for --issuer with the certificate's key; the key id defaults to the key's RFC 7638 thumbprint. An identity\n"
+        "provider with this issuer, kid and key already there is reported, not made twice; one with this issuer\n"
+        "and another key is an error. --dry-run prints the body and sends nothing.",
+        "qs-jwt qscloud idp create --tenant your-tenant.eu.qlikcloud.com --api-key-file api-key.txt --issuer my-app "
+        "--cert-file publickey.cer",
+        idp_commands,
+    )
+    g = ic.add_argument_group("the identity provider")
+    g.add_argument("--issuer", required=True, help="the issuer (iss) the tokens carry")
+    g.add_argument("--keyid", metavar="KID", help="the key id (kid) the tokens carry (default: the key's thumbprint)")
+    g.add_argument("--cert-file", metavar="FILE", help="the signer's X.509 certificate: PEM, DER or PKCS#12")
+    g.add_argument("--publickey-file", metavar="FILE", help="or the public key (PEM or DER; warns)")
+    g.add_argument("--cert-passphrase-file", metavar="FILE", help="password of a PKCS#12 --cert-file")
+    g.add_argument("--description")
+    g.add_argument("--clock-tolerance", type=_clock_tolerance, metavar="SECONDS",
+                   help="clockToleranceSec: clock skew tolerated, 0-3600 seconds")
+    g.add_argument("--tenant-id", metavar="ID", help="the tenant's id (default: from GET /api/v1/users/me)")
+    g.add_argument("--dry-run", action="store_true", help="print the body, send nothing")
+    _add_tenant(ic, required=False)
+    _add_api_key(ic)
+    il = sub(
+        "list", "list the identity providers (every page)",
+        "List the tenant's identity providers: id, protocol, active, issuer (JWT) or host (multi-cloud), kid.",
+        "qs-jwt qscloud idp list --tenant your-tenant.eu.qlikcloud.com --api-key-file api-key.txt --protocol jwtAuth",
+        idp_commands,
+    )
+    il.add_argument("--protocol", help="only this protocol: jwtAuth, qsefw-local-bearer-token, OIDC, SAML ...")
+    il.add_argument("--output", choices=["text", "json"], default="text", help="text (default) or json")
+    _add_tenant(il)
+    _add_api_key(il)
+    for name, help_text, example in (
+        ("get", "print one identity provider as JSON",
+         "qs-jwt qscloud idp get ID --tenant your-tenant.eu.qlikcloud.com --api-key-file api-key.txt"),
+        ("delete", "delete an identity provider (its users can no longer log in through it)",
+         "qs-jwt qscloud idp delete ID --tenant your-tenant.eu.qlikcloud.com --api-key-file api-key.txt"),
+    ):
+        one = sub(name, help_text, help_text[0].upper() + help_text[1:] + ".", example, idp_commands)
+        one.add_argument("id", metavar="ID", help="the identity provider's id (qscloud idp list shows it)")
+        _add_tenant(one)
+        _add_api_key(one)
+    ik = sub(
+        "check", "say which JWT identity provider the key's tokens meet, and every mismatch",
+        "Read the tenant's JWT identity providers and name the one tokens from the signing key meet, and each reason\n"
+        "it would refuse them: issuer, kid, public key (by thumbprint), inactive, JWT login off, more than one\n"
+        "identity provider with the issuer. Without --issuer, the one that holds the key is found. Exit 0 when a\n"
+        "token from this key with these values would be accepted, 3 otherwise.",
+        "qs-jwt qscloud idp check --tenant your-tenant.eu.qlikcloud.com --api-key-file api-key.txt "
+        "--cert-privatekey-file privatekey.pem --issuer my-app --keyid my-key",
+        idp_commands,
+    )
+    g = ik.add_argument_group("the tokens to be accepted")
+    g.add_argument("--issuer", help="their iss (default: the issuer of the identity provider holding the key)")
+    g.add_argument("--keyid", help="their kid")
+    g = ik.add_argument_group("signing key (one of these, else $QS_JWT_PRIVATE_KEY)")
+    _add_signing_key(g)
+    ik.add_argument("--output", choices=["text", "json"], default="text",
+                    help="text (default) or json: {ok, findings, thumbprint, identityProvider}")
+    _add_tenant(ik)
+    _add_api_key(ik)
+
+    mc = sub(
+        "multicloud", "decode a QSEoW deployment's bearer token; create a multi-cloud identity provider",
+        "Multi-cloud identity providers (protocol qsefw-local-bearer-token) from the bearer token a QSEoW deployment\n"
+        "gives in \"Qlik Cloud format\" (QMC: Cloud distribution, Deployment setup).",
+        "qs-jwt qscloud multicloud decode --bearer-token @bearer-token.txt",
+    )
+    mc_commands = mc.add_subparsers(dest="mc_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    md = sub(
+        "decode", "print what a bearer token holds: issuer, hostname, kid, keys",
+        "Print the JSON inside a bearer token: issuer, hostname, kid, realm, primary, and for each static key its PEM\n"
+        "type, key type, size and RFC 7638 thumbprint (and the decoded JSON itself).",
+        "qs-jwt qscloud multicloud decode --bearer-token @bearer-token.txt",
+        mc_commands,
+    )
+    md.add_argument("--bearer-token", required=True, metavar="B64|@FILE",
+                    help="the token: its text, @FILE, or @- for standard input")
+    mk = sub(
+        "create", "make the bearer token for another tenant and create the multi-cloud identity provider",
+        "Build the bearer token for --hostname from an existing one (its issuer, kid and PEM kept, the hostname\n"
+        "replaced), and the identity provider body {base64Encoded, interactive: false, protocol\n"
+        "qsefw-local-bearer-token, description, provider qlik, tenantIds}; print it with --dry-run, else create it\n"
+        "with the API key. --hostname defaults to the host of --tenant.",
+        "qs-jwt qscloud multicloud create --from-bearer-token @bearer-token.txt --tenant "
+        "other-tenant.eu.qlikcloud.com --api-key-file api-key.txt",
+        mc_commands,
+    )
+    g = mk.add_argument_group("the identity provider")
+    g.add_argument("--from-bearer-token", required=True, metavar="B64|@FILE",
+                   help="a bearer token of the QSEoW site: its text, @FILE, or @- for standard input")
+    g.add_argument("--hostname", metavar="HOST", help="the tenant the new token is for (default: the host of --tenant)")
+    g.add_argument("--tenant-id", metavar="ID", help="the tenant's id (default: from GET /api/v1/users/me)")
+    g.add_argument("--description")
+    g.add_argument("--dry-run", action="store_true", help="print the body, send nothing")
+    _add_tenant(mk, required=False)
+    _add_api_key(mk)
+
+
+def _clock_tolerance(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 3600:
+        raise UsageError("--clock-tolerance: expected whole seconds from 0 to 3600")
+    return int(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -636,10 +845,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return ExitCode.USAGE
-    args.command_path = " ".join(str(part) for part in (args.command, getattr(args, "cert_command", None),
-                                 getattr(args, "qseow_command", None), getattr(args, "vp_command", None)) if part)
+    args.command_path = " ".join(str(part) for part in (
+        args.command, getattr(args, "cert_command", None), getattr(args, "qseow_command", None),
+        getattr(args, "vp_command", None), getattr(args, "qscloud_command", None), getattr(args, "idp_command", None),
+        getattr(args, "mc_command", None)) if part)
     if args.command == "qseow" and (args.qseow_command is None or
                                     (args.qseow_command == "virtual-proxy" and args.vp_command is None)):
+        _print_error(f"{PROG} {args.command_path}: error: choose a subcommand (see '{PROG} {args.command_path} "
+                     "--help')")
+        return ExitCode.USAGE
+    if args.command == "qscloud" and (getattr(args, "qscloud_command", None) is None or
+                                      (args.qscloud_command == "idp" and args.idp_command is None) or
+                                      (args.qscloud_command == "multicloud" and args.mc_command is None)):
         _print_error(f"{PROG} {args.command_path}: error: choose a subcommand (see '{PROG} {args.command_path} "
                      "--help')")
         return ExitCode.USAGE
@@ -669,6 +886,15 @@ def _command(args: argparse.Namespace) -> Any:
             return {"create": _qseow.vp_create, "list": _qseow.vp_list, "check": _qseow.vp_check}[args.vp_command]
         return {"call": _qseow.call, "server-cert": _qseow.server_cert,
                 "qlik-cli-context": _qseow.qlik_cli_context}[args.qseow_command]
+    if args.command == "qscloud":
+        from . import _qscloud
+
+        if args.qscloud_command == "idp":
+            return {"create": _qscloud.idp_create, "list": _qscloud.idp_list, "get": _qscloud.idp_get,
+                    "delete": _qscloud.idp_delete, "check": _qscloud.idp_check}[args.idp_command]
+        if args.qscloud_command == "multicloud":
+            return {"decode": _qscloud.mc_decode, "create": _qscloud.mc_create}[args.mc_command]
+        return {"login": _qscloud.login, "call": _qscloud.call}[args.qscloud_command]
     from . import _cert
 
     return {"create": _cert.create, "show": _cert.show, "jwks": _cert.jwks, "check": _cert.check}[args.cert_command]
@@ -676,7 +902,7 @@ def _command(args: argparse.Namespace) -> Any:
 
 #: what is shown of an unknown argument: a long option's name, or a short one (-x); a pasted "-Secret9x" is not
 #: the commands, for finding which one a command line runs before the parser is built
-COMMANDS = ("create-qscloud", "create-qseow", "decode", "check", "cert", "qseow")
+COMMANDS = ("create-qscloud", "create-qseow", "decode", "check", "cert", "qseow", "qscloud")
 
 
 def _command_named(argv: list[str]) -> str | None:

@@ -36,10 +36,13 @@ EXIT_CODES_HELP = "exit codes:\n" + "\n".join(f"  {code.value:<2} {_EXIT_MEANING
 ENV_PRIVATE_KEY = "QS_JWT_PRIVATE_KEY"
 ENV_PASSPHRASE = "QS_JWT_PRIVATE_KEY_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
 
+ENV_API_KEY = "QLIK_API_KEY"
+
 ENVIRONMENT_HELP = f"""\
 environment:
   {ENV_PRIVATE_KEY:<30} PEM private key, used when no key option is given
-  {ENV_PASSPHRASE:<30} passphrase of an encrypted private key"""
+  {ENV_PASSPHRASE:<30} passphrase of an encrypted private key
+  {ENV_API_KEY:<30} Qlik Cloud API key (qscloud commands), used when no --api-key-file is given"""
 
 LOG_LEVELS = {"error": 0, "warn": 1, "warning": 1, "info": 2, "verbose": 3, "debug": 4}
 
@@ -98,11 +101,17 @@ COMMAND_PARAM_FLAGS = {
                             "attributes": "--attribute", "load_balancing_nodes": "--load-balancing-node",
                             "host_allow_list": "--host-allow-list"},
     "qseow qlik-cli-context": {"name": "--name"},
+    "qscloud": {"tenant": "--tenant", "url": "--tenant", "web_integration_id": "--web-integration-id",
+                "api_key": "--api-key", "session": "--session-file", "idp_id": "ID", "tenant_id": "--tenant-id",
+                "description": "--description", "hostname": "--hostname", "bearer_token": "--bearer-token"},
+    "qscloud idp": {"kid": "--keyid", "clock_tolerance": "--clock-tolerance"},
+    "qscloud idp create": {"passphrase": "--cert-passphrase-file"},
+    "qscloud multicloud create": {"bearer_token": "--from-bearer-token"},
 }
 
 #: options whose values are secrets whatever they look like: never shown in any message
 SECRET_OPTIONS = frozenset({"--cert-privatekey", "--cert-privatekey-passphrase-file", "--passphrase-file",
-                            "--jwt"})
+                            "--jwt", "--api-key", "--cert-passphrase-file"})
 
 
 def flag_for(param: str, command: str | None) -> str:

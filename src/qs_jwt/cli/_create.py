@@ -53,12 +53,12 @@ def _groups(args: argparse.Namespace, log: Log) -> list[str] | None:
 Parts = Callable[[], tuple[dict[str, Any], dict[str, Any]]]
 
 
-def _qscloud(args: argparse.Namespace, log: Log) -> tuple[Parts, tuple[str, ...]]:
+def qscloud_parts(args: argparse.Namespace, log: Log) -> tuple[Parts, tuple[str, ...]]:
     extra = _extra_claims(args)
     if "group" in extra:
         log.warn("Qlik Cloud does not read a 'group' claim; use --groups, which sends the 'groups' array")
     settings = QsCloudSettings(issuer=args.issuer, keyid=args.keyid, expires=args.expires, algorithm=args.algorithm,
-                               allow_long_lifetime=args.allow_long_lifetime)
+                               allow_long_lifetime=getattr(args, "allow_long_lifetime", False))
     user = QsCloudUser(sub=args.sub, name=args.username, email=args.useremail,
                        email_verified=args.useremail_verified, groups=_groups(args, log), extra_claims=extra)
     return (lambda: qscloud_token_parts(settings, user)), settings.warnings + user.warnings
@@ -80,7 +80,7 @@ def create(args: argparse.Namespace, log: Log) -> int:
     """Both create commands: every value checked, then the key (made or loaded), then one signature."""
     if args.minimal_output and args.output == "json":
         raise UsageError("--minimal-output prints the bare token; it cannot be combined with --output json")
-    parts, warnings = (_qscloud if args.command == "create-qscloud" else qseow_parts)(args, log)
+    parts, warnings = (qscloud_parts if args.command == "create-qscloud" else qseow_parts)(args, log)
     signer, written = _new_key_signer(args, log) if args.cert_create == "true" else (signer_for(args, log), None)
     header, payload = parts()
     token = Token(signer.sign(header, payload), header, payload, warnings)

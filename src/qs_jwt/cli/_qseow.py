@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 from typing import TYPE_CHECKING, Any
 
@@ -17,44 +16,32 @@ from ..qseow import (
     virtual_proxy_body,
 )
 from ._common import ExitCode, UsageError
-from ._io import emit, read_input, read_passphrase, read_stdin, read_token, to_json
+from ._io import emit, read_input, read_passphrase, read_token, to_json
+from ._net import (
+    check_address,
+    checked_method,
+    debug_log as _debug,
+    http_settings as _http_settings,
+    pairs,
+    print_answer,
+    request_body,
+)
 from ._run import Log, safe_text
 
 if TYPE_CHECKING:
     from ..http import HttpSettings
 
-METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
-
-
-# --- shared: connection and the JWT -----------------------------------------------------------------
+_SERVER_EXAMPLE = "https://qlik.example.com/jwt"
+_CERT_HINT = " (qs-jwt qseow server-cert shows the server's certificate)"
 
 
 def _check_server(value: str) -> None:
-    from ..redact import secret_kind
-
-    kind = secret_kind(value)
-    if kind is not None:
-        raise UsageError(f"--server: the value looks like {kind}; give the server's URL, e.g. "
-                         "https://qlik.example.com/jwt")
+    check_address(value, "--server", _SERVER_EXAMPLE)
 
 
 def http_settings(args: argparse.Namespace, log: Log) -> HttpSettings:
     """The connection options as the HTTP layer's settings; --insecure warns on every run."""
-    from ..http import HttpSettings
-
-    _check_server(args.server)
-    if args.insecure and args.ca_cert:
-        raise UsageError("give either --ca-cert or --insecure, not both")
-    if args.insecure:
-        log.warn("--insecure: the server's certificate is not verified, so anyone in between can read the token; "
-                 "prefer --ca-cert FILE (qs-jwt qseow server-cert shows the server's certificate)")
-    if args.ca_cert is not None:
-        read_input("--ca-cert", args.ca_cert, what="CA certificate")  # a missing file: a clear, safe message
-    return HttpSettings(timeout=args.timeout, retries=args.retries, ca_cert=args.ca_cert, insecure=args.insecure)
-
-
-def _debug(log: Log) -> Any:
-    return log.debug if log.debugging else None
+    return _http_settings(args, log, value=args.server, example=_SERVER_EXAMPLE, cert_hint=_CERT_HINT)
 
 
 _KEY_OPTIONS = (("--cert-privatekey-file", "cert_privatekey_file"), ("--cert-privatekey", "cert_privatekey"),
@@ -151,40 +138,13 @@ def _explain_401(exc: QlikApiError, server: str, jwt: str, log: Log, *, audience
 # --- qseow call -------------------------------------------------------------------------------------
 
 
-def _data(value: str | None) -> Any:
-    """--data JSON, @FILE or @- (stdin), parsed: the body goes out as JSON."""
-    if value is None:
-        return None
-    if value.startswith("@"):
-        raw = read_stdin("request body") if value == "@-" else read_input("--data", value[1:], what="request body")[0]
-        text = raw.decode("utf-8-sig", errors="strict") if isinstance(raw, bytes) else raw
-    else:
-        text = value
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError):
-        raise UsageError("--data: not valid JSON (give JSON text, @FILE or @- for standard input)") from None
-
-
-def _pairs(values: list[str], flag: str, sep: str) -> list[tuple[str, str]]:
-    pairs = []
-    for item in values:
-        name, found, value = item.partition(sep)
-        if not found or not name.strip():
-            raise UsageError(f"{flag}: expected NAME{sep}VALUE")
-        pairs.append((name.strip(), value.strip() if sep == ":" else value))
-    return pairs
-
-
 def call(args: argparse.Namespace, log: Log) -> int:
-    method = args.method.upper()
-    if method not in METHODS:
-        raise UsageError(f"METHOD: use one of {', '.join(METHODS)}")
+    method = checked_method(args.method)
     if not args.path.startswith("/"):
         raise UsageError("PATH: starts with / and is relative to the virtual proxy, e.g. /qrs/about")
-    body = _data(args.data)
-    query = _pairs(args.query, "--query", "=")
-    headers = dict(_pairs(args.header, "--header", ":"))
+    body = request_body(args.data)
+    query = pairs(args.query, "--query", "=")
+    headers = dict(pairs(args.header, "--header", ":"))
     jwt, _ = qseow_jwt(args, log)
     with _client(args, log, jwt) as client:
         try:
@@ -195,14 +155,7 @@ def call(args: argparse.Namespace, log: Log) -> int:
                 return _explain_401(exc, args.server, jwt, log, audience=args.audience,
                                     userid_claim=args.userid_claim, userdir_claim=args.userdir_claim)
             raise
-    if args.raw or not response.body.strip():
-        emit(safe_text(response.text(), multiline=True))
-        return ExitCode.OK
-    try:
-        emit(to_json(response.json()))
-    except QlikApiError:  # not JSON: as received
-        emit(safe_text(response.text(), multiline=True))
-    return ExitCode.OK
+    return print_answer(response, args.raw, log)
 
 
 # --- qseow server-cert ------------------------------------------------------------------------------
@@ -256,7 +209,7 @@ def qlik_cli_context(args: argparse.Namespace, log: Log) -> int:
 
 def _attributes(values: list[str]) -> dict[str, str]:
     mapping: dict[str, str] = {}
-    for claim, attribute in _pairs(values, "--attribute", "="):
+    for claim, attribute in pairs(values, "--attribute", "="):
         if claim in mapping:
             raise UsageError(f"--attribute: the claim {claim!r} is mapped twice")
         mapping[claim] = attribute
