@@ -60,9 +60,9 @@ def key_bytes(name: str) -> bytes:
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No QS_JWT_* variable of the machine leaks into a test."""
+    """No QS_JWT_* variable (nor $QLIK_API_KEY) of the machine leaks into a test."""
     for name in list(os.environ):
-        if name.startswith("QS_JWT_") and name != "QS_JWT_SHARED_DIR":
+        if (name.startswith("QS_JWT_") and name != "QS_JWT_SHARED_DIR") or name == "QLIK_API_KEY":
             monkeypatch.delenv(name, raising=False)
 
 

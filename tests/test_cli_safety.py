@@ -130,7 +130,10 @@ def test_closed_pipe_is_quiet(tmp_path):
 
 
 HELP_COMMANDS = [[], ["create-qscloud"], ["create-qseow"], ["decode"], ["check"], ["cert"], ["cert", "create"],
-                 ["cert", "show"], ["cert", "jwks"], ["cert", "check"]]
+                 ["cert", "show"], ["cert", "jwks"], ["cert", "check"], ["qscloud"], ["qscloud", "login"],
+                 ["qscloud", "call"], ["qscloud", "idp"], ["qscloud", "idp", "create"], ["qscloud", "idp", "list"],
+                 ["qscloud", "idp", "get"], ["qscloud", "idp", "delete"], ["qscloud", "idp", "check"],
+                 ["qscloud", "multicloud"], ["qscloud", "multicloud", "decode"], ["qscloud", "multicloud", "create"]]
 
 
 @pytest.mark.parametrize("argv", HELP_COMMANDS, ids=lambda a: " ".join(a) or "top")
@@ -153,6 +156,16 @@ def test_help_imports_no_heavy_module():
     r = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, env=env, timeout=60)
     assert r.returncode == 0
     assert r.stderr.decode().strip() == "[]"
+
+
+def test_the_qlik_cloud_module_imports_httpx_only_for_a_client():
+    code = ("import sys, qs_jwt; import qs_jwt.qscloud; qs_jwt.QlikCloudClient; before = 'httpx' in sys.modules; "
+            "qs_jwt.QlikCloudClient('tenant.example.com').close(); print(before, 'httpx' in sys.modules, "
+            "file=sys.stderr)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QS_JWT_")}
+    env["PYTHONPATH"] = SRC
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, env=env, timeout=60)
+    assert r.returncode == 0 and r.stderr.decode().strip() == "False True"
 
 
 def test_minting_does_not_import_pyjwt():

@@ -45,6 +45,20 @@ BASE = {
                                          "--retries", "1"],
     ("qseow", "virtual-proxy", "check"): ["jwt", "--server", "https://127.0.0.1:9/jwt", "--jwt", TOKEN,
                                           "--cert-privatekey-file", "{key}", "--timeout", "2", "--retries", "1"],
+    ("qscloud", "login"): ["--tenant", "https://127.0.0.1:9", "--jwt", TOKEN, "--timeout", "2", "--retries", "1"],
+    ("qscloud", "call"): ["GET", "/api/v1/users/me", "--tenant", "https://127.0.0.1:9", "--jwt", TOKEN, "--timeout",
+                          "2", "--retries", "1"],
+    ("qscloud", "idp", "create"): ["--issuer", "i", "--cert-file", "{cert}", "--dry-run"],
+    ("qscloud", "idp", "list"): ["--tenant", "https://127.0.0.1:9", "--api-key", "k", "--timeout", "2", "--retries",
+                                 "1"],
+    ("qscloud", "idp", "get"): ["id1", "--tenant", "https://127.0.0.1:9", "--api-key", "k", "--timeout", "2",
+                                "--retries", "1"],
+    ("qscloud", "idp", "delete"): ["id1", "--tenant", "https://127.0.0.1:9", "--api-key", "k", "--timeout", "2",
+                                   "--retries", "1"],
+    ("qscloud", "idp", "check"): ["--tenant", "https://127.0.0.1:9", "--api-key", "k", "--cert-privatekey-file",
+                                  "{key}", "--timeout", "2", "--retries", "1"],
+    ("qscloud", "multicloud", "decode"): ["--bearer-token", "bm90IGpzb24="],
+    ("qscloud", "multicloud", "create"): ["--from-bearer-token", "bm90IGpzb24=", "--hostname", "h", "--dry-run"],
 }
 
 

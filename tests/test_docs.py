@@ -8,6 +8,9 @@ output. A block must exit 0 unless the line right before its fence is a marker:
 
 - ``<!-- docs-test: skip (REASON) -->``: not run (it needs the network, a checkout, another system, ...).
 - ``<!-- docs-test: exit N -->``: every command but the last exits 0, and the last exits N (a failing check).
+- ``<!-- docs-test: qlik-cloud -->`` (or ``qlik-cloud; exit N``): run against a fresh emulated Qlik Cloud
+  tenant (HTTPS on 127.0.0.1): ``$TENANT`` is its address, ``$QLIK_API_KEY`` a tenant admin's API key, and
+  ``$SSL_CERT_FILE`` the test CA (the default trust reads it, as on a machine behind a TLS-inspecting proxy).
 
 Any other ``docs-test:`` comment, or one that is not right before a shell block, is an error.
 """
@@ -35,6 +38,8 @@ SHELL_LANGUAGES = ("sh", "bash", "console")
 MARKER = re.compile(r"^<!--\s*docs-test:(.*?)-->\s*$")
 SKIP = re.compile(r"^skip \((?P<reason>[^()]*\S[^()]*)\)$")
 EXIT = re.compile(r"^exit (?P<code>[1-9][0-9]{0,2})$")
+QLIK_CLOUD = "qlik-cloud"
+README_API_KEY = "readme-admin-api-key"
 #: printed to stderr between the last command of an ``exit N`` block and the ones before it
 REACHED_LAST = "docs-test: the commands before the last one succeeded"
 BLOCK_TIMEOUT = 120
@@ -101,6 +106,7 @@ class Block:
     text: str
     skip: str | None  # the reason of a skip marker
     exit_code: int  # what the last command must exit with
+    qlik_cloud: bool = False  # runs against the emulated tenant
 
     @property
     def id(self) -> str:
@@ -184,19 +190,24 @@ def _is_marker(line: str) -> bool:
 
 
 def _block(lines: list[str], start: int, language: str, text: str) -> Block:
-    skip, exit_code = None, 0
+    skip, exit_code, qlik_cloud = None, 0, False
     previous = lines[start - 1] if start > 0 else ""
     if _is_marker(previous):
         match = MARKER.match(previous.strip())
         value = match.group(1).strip() if match else ""
+        if value == QLIK_CLOUD or value.startswith(f"{QLIK_CLOUD};"):  # "qlik-cloud" or "qlik-cloud; exit N"
+            qlik_cloud, value = True, value.removeprefix(QLIK_CLOUD).lstrip(";").strip()
         if skip_match := SKIP.match(value):
             skip = skip_match.group("reason").strip()
         elif exit_match := EXIT.match(value):
             exit_code = int(exit_match.group("code"))
+        elif qlik_cloud and not value:
+            pass
         else:
             raise MarkerError(f"line {start}: unknown docs-test marker {previous.strip()!r}; use "
-                              "'<!-- docs-test: skip (REASON) -->' or '<!-- docs-test: exit N -->'")
-    block = Block(start + 1, language, text, skip, exit_code)
+                              "'<!-- docs-test: skip (REASON) -->', '<!-- docs-test: exit N -->' or "
+                              f"'<!-- docs-test: {QLIK_CLOUD} -->' (or '{QLIK_CLOUD}; exit N')")
+    block = Block(start + 1, language, text, skip, exit_code, qlik_cloud)
     if skip is None and not any(command.strip() for command in block.commands()):
         raise MarkerError(f"line {start + 1}: a ```{language} block without a command")
     return block
@@ -221,6 +232,13 @@ def test_parser_reads_markers_and_prompts() -> None:
     assert failing.commands() == ["true", "qs-jwt check \\\n  --strict", "false; echo $?"]
     assert failing.script().splitlines()[-2:] == [f"printf '%s\\n' '{REACHED_LAST}' >&2", "false; echo $?"]
     assert (plain.skip, plain.exit_code, plain.commands()) == (None, 0, ["echo hi\n"])
+
+
+def test_parser_reads_the_qlik_cloud_marker() -> None:
+    (block,) = parse_shell_blocks(f"<!-- docs-test: {QLIK_CLOUD} -->\n```sh\nqs-jwt qscloud idp list\n```\n")
+    assert block.qlik_cloud and block.skip is None and block.exit_code == 0
+    (block,) = parse_shell_blocks(f"<!-- docs-test: {QLIK_CLOUD}; exit 4 -->\n```sh\nqs-jwt qscloud login\n```\n")
+    assert block.qlik_cloud and block.exit_code == 4
 
 
 @pytest.mark.parametrize("page", [
@@ -261,7 +279,8 @@ def _environment(bin_dir: Path) -> dict[str, str]:
     qs_jwt = shutil.which("qs-jwt", path=path)
     if qs_jwt is None:
         pytest.fail(f"qs-jwt is not installed in this environment ({scripts})", pytrace=False)
-    env = {name: value for name, value in os.environ.items() if not name.startswith("QS_JWT_")}
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith("QS_JWT_") and name not in ("QLIK_API_KEY", "TENANT")}
     env["PATH"] = path
     return env
 
@@ -272,7 +291,24 @@ def readme_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def readme_runs(tmp_path_factory: pytest.TempPathFactory, readme_folder: Path) -> dict[int, BlockRun]:
+def readme_tenant(qlik_emulator_servers):  # type: ignore[no-untyped-def]
+    """The emulated Qlik Cloud tenant of the ``qlik-cloud`` blocks: no identity provider yet, one admin API key."""
+    from qlik_emulator import QscloudEmulator
+
+    server = qlik_emulator_servers.get("https")
+    server.reset()
+    emulator = QscloudEmulator(server=server)
+    emulator.add_api_key("readme-admin", README_API_KEY, tenant_admin=True)
+    yield emulator
+    emulator.close()
+    errors = server.errors
+    server.reset()
+    assert not errors, errors
+
+
+@pytest.fixture(scope="module")
+def readme_runs(tmp_path_factory: pytest.TempPathFactory, readme_folder: Path,
+                readme_tenant) -> dict[int, BlockRun]:  # type: ignore[no-untyped-def]
     """Run every unskipped shell block of the README, in page order, in one folder."""
     bin_dir = tmp_path_factory.mktemp("bin")
     for name in ("python", "python3"):  # a script, not a symlink: a venv's python finds its venv by its path
@@ -285,8 +321,11 @@ def readme_runs(tmp_path_factory: pytest.TempPathFactory, readme_folder: Path) -
     for block in BLOCKS:
         if block.skip is not None:
             continue
+        block_env = env if not block.qlik_cloud else {
+            **env, "TENANT": readme_tenant.url, "QLIK_API_KEY": README_API_KEY,
+            "SSL_CERT_FILE": str(readme_tenant.ca_cert_path)}
         try:
-            done = subprocess.run(["bash", "-euo", "pipefail", "-c", block.script()], cwd=folder, env=env,
+            done = subprocess.run(["bash", "-euo", "pipefail", "-c", block.script()], cwd=folder, env=block_env,
                                   stdin=subprocess.DEVNULL, capture_output=True, text=True,
                                   timeout=BLOCK_TIMEOUT, check=False)
         except subprocess.TimeoutExpired as exc:
@@ -336,7 +375,8 @@ def test_readme_python_blocks_run(readme_runs: dict[int, BlockRun], readme_folde
     assert len(blocks) >= 5
     script = readme_folder / "readme_examples.py"
     script.write_text("\n".join(blocks), encoding="utf-8")
-    env = {name: value for name, value in os.environ.items() if not name.startswith("QS_JWT_")}
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith("QS_JWT_") and name not in ("QLIK_API_KEY", "TENANT")}
     done = subprocess.run([sys.executable, str(script)], cwd=readme_folder, env=env, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=BLOCK_TIMEOUT, check=False)
     assert done.returncode == 0, done.stdout + done.stderr

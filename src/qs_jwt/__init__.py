@@ -34,6 +34,10 @@ _EXPORTS = {
     "verify": "tokens",
     # QSEoW through a JWT virtual proxy (imports httpx when a client is made)
     "QseowClient": "qseow",
+    # Qlik Cloud: sessions, API calls, identity providers (imports httpx when a client is made)
+    "QlikCloudClient": "qscloud",
+    "QlikCloudSession": "qscloud",
+    "QlikLoginError": "qscloud",
     # checks
     "check_qscloud": "checks",
     "check_qseow": "checks",
@@ -155,6 +159,11 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         public_key_pem as public_key_pem,
         read_key_source as read_key_source,
         validate_private_key as validate_private_key,
+    )
+    from .qscloud import (
+        QlikCloudClient as QlikCloudClient,
+        QlikCloudSession as QlikCloudSession,
+        QlikLoginError as QlikLoginError,
     )
     from .qseow import QseowClient as QseowClient
     from .tokens import (

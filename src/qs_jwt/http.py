@@ -90,6 +90,7 @@ _MAX_RETRIES = 10
 _MAX_BODY = 1024 * MiB
 _MAX_CA_FILE = 10 * MiB
 _MAX_ITEMS = 20
+_MAX_URL = 2048
 _SCAN = 64 * 1024  # one_line looks at this much of a body
 _RANDOM = random.SystemRandom()
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
@@ -266,6 +267,8 @@ def normalize_base_url(url: str, *, allow_http_loopback: bool = True) -> str:
 
     if not text or any(ch.isspace() or not ch.isprintable() for ch in text):
         raise bad("give a server address such as https://tenant.eu.qlikcloud.com (no spaces)")
+    if len(text) > _MAX_URL:
+        raise bad(f"is longer than {_MAX_URL} characters: not a server address")
     kind = secret_kind(text)
     if kind is not None:  # checked before the host is lower-cased, which would hide a token from redact()
         raise bad(f"looks like {kind}, not a server address such as https://tenant.eu.qlikcloud.com")

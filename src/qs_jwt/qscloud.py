@@ -706,13 +706,18 @@ def check_identity_providers(
         return report
     by_key = [idp for idp in jwt_idps if identity_provider_thumbprint(idp) == thumbprint]
     if issuer is None:
-        candidates = by_key
-        if not candidates:
+        if not by_key:
             listed = "; ".join(_shown_idp(idp) for idp in jwt_idps)
             add(Finding("public-key", ERROR, f"no JWT identity provider holds this key (thumbprint {thumbprint}); the "
                         f"tenant has: {listed}", "create an identity provider with this key's certificate (qs-jwt "
                         "qscloud idp create), or sign with the key of an existing one"))
             return report
+        issuers = list(dict.fromkeys(_issuer_of(idp) for idp in by_key))
+        if len(issuers) > 1:
+            add(Finding("several-issuers", WARNING, "the key is in identity providers of several issuers: "
+                        + ", ".join(repr(name) for name in issuers) + f"; checked {issuers[0]!r}",
+                        "give --issuer to check the one the tokens name"))
+        candidates = [idp for idp in jwt_idps if _issuer_of(idp) == issuers[0]]
     else:
         candidates = [idp for idp in jwt_idps if _issuer_of(idp) == issuer]
         if not candidates:

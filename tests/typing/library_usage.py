@@ -66,3 +66,22 @@ def errors() -> str:
     except qs_jwt.QsJwtError:
         raise
     return ""
+
+
+def qlik_cloud(tenant: str, token: str, api_key: str) -> list[str]:
+    from qs_jwt.http import HttpSettings
+    from qs_jwt.qscloud import IdentityProviderCheck, check_identity_providers, jwt_idp_body
+
+    with qs_jwt.QlikCloudClient(tenant, settings=HttpSettings(timeout=10)) as client:
+        try:
+            me: dict[str, object] = client.login(token)
+        except qs_jwt.QlikLoginError as exc:
+            return list(exc.explanation)
+        session: qs_jwt.QlikCloudSession = client.session
+        session.save("session.json")
+    with qs_jwt.QlikCloudClient(tenant, api_key=api_key) as admin:
+        body = jwt_idp_body(issuer="my-app", certificate=Path("publickey.cer").read_bytes())
+        admin.create_identity_provider(body)
+        key = qs_jwt.load_public_key(Path("publickey.cer").read_bytes())
+        report: IdentityProviderCheck = check_identity_providers(admin.identity_providers(protocol="jwtAuth"), key)
+    return [str(me.get("subject")), str(report.ok)]

@@ -118,6 +118,10 @@ def _jwt_given(args: argparse.Namespace) -> bool:
     return args.jwt is not None or args.jwt_file is not None or _minting_given(args)
 
 
+_KEY_OPTIONS = (("--cert-privatekey-file", "cert_privatekey_file"), ("--cert-privatekey", "cert_privatekey"),
+                ("--cert-privatekey-passphrase-file", "cert_privatekey_passphrase_file"))
+
+
 class _UserJwt:
     """The user's JWT: given, or minted now (a fresh jti each time); the values to check it against."""
 
@@ -146,6 +150,10 @@ class _UserJwt:
             self._signer = signer_for(args, log)
             self.public_key = self._signer.public_key
         else:
+            unused = [flag for flag, name in _KEY_OPTIONS if getattr(args, name, None) is not None]
+            if unused:
+                log.warn(f"{', '.join(unused)} {'is' if len(unused) == 1 else 'are'} not used when the JWT is given; "
+                         "ignored")
             self._token = read_token(args)
 
     def token(self) -> str:
