@@ -725,12 +725,12 @@ def check_identity_providers(
                     == issuer.strip().rstrip("/").lower()]
             hint = (f" (the identity provider {_shown_idp(near[0])} differs only in case, spaces or a trailing "
                     "slash: the issuer must match exactly)") if near else ""
-            issuers = ", ".join(repr(_issuer_of(idp)) for idp in jwt_idps)
+            known = ", ".join(repr(_issuer_of(idp)) for idp in jwt_idps)
+            holder = (f" (the identity provider that holds this key has the issuer {_issuer_of(by_key[0])!r})"
+                      if by_key else "")
             add(Finding("issuer", ERROR, f"issuer: no JWT identity provider has the issuer {issuer!r}{hint}; the "
-                        f"issuers are {issuers}", "give --issuer the identity provider's issuer exactly, or create "
-                        "an identity provider for this issuer"))
-            if by_key:
-                report.identity_provider = by_key[0]
+                        f"issuers are {known}", "give --issuer the identity provider's issuer exactly"
+                        f"{holder}, or create an identity provider for this issuer"))
             return report
     if len(candidates) > 1:
         add(Finding("duplicate", WARNING, f"{len(candidates)} JWT identity providers have the issuer "

@@ -9,6 +9,7 @@ imports :mod:`qs_jwt.http` (and httpx) when a client is made, never at ``import 
 
 from __future__ import annotations
 
+import json as jsonlib
 import re
 import secrets
 import string
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AUTH_JWT",
+    "DEPLOYMENT_AUDIENCE",
+    "HDS_PATH",
     "QseowClient",
     "check_virtual_proxy",
     "describe_certificate_chain",
@@ -46,6 +49,17 @@ _PREFIX = re.compile(r"[a-z0-9\-._~]+")
 _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}")
 #: the conflict of a PUT with a stale modifiedDate is retried this often, each time after a fresh GET
 _CONFLICT_RETRIES = 1
+#: the deployments of cloud distribution (the Hybrid Deployment Service), and the audience of their tokens
+HDS_PATH = "/api/hds/v1/Deployments"
+DEPLOYMENT_AUDIENCE = "qlik.api"
+
+
+def _deployment_id(value: object) -> str:
+    if not isinstance(value, str):
+        raise ArgumentTypeError(f"expected text, not {type(value).__name__}", param="deployment_id")
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", value):
+        raise InvalidValueError("is not a deployment id (letters, digits, - and _)", param="deployment_id")
+    return value
 
 
 def new_xrfkey() -> str:
@@ -324,17 +338,18 @@ class QseowClient:
 
     def request(self, method: str, path: str, *, params: Sequence[tuple[str, str]] | None = None,
                 json: object = None, content: bytes | None = None, headers: Mapping[str, str] | None = None,
-                expect_json: bool = True) -> HttpResponse:
+                expect_json: bool = True, xrfkey: bool = True) -> HttpResponse:
         """One request: a fresh xrfkey, the JWT until there is a session, then the session cookie. A session
         the proxy no longer knows (401) is replaced once by sending the JWT again.
 
         :param expect_json: a 2xx answer that is not JSON is an error (False: any answer is returned).
+        :param xrfkey: send the xrfkey (QRS needs it; the deployments API is called without one).
         :raises QlikApiError: a non-2xx answer (``status`` 401: the proxy refused the JWT).
         :raises QlikConnectionError: no answer (DNS, refused, TLS, timeout).
         """
         with_session = self._session
         try:
-            response = self._send(method, path, params, json, content, headers, expect_json)
+            response = self._send(method, path, params, json, content, headers, expect_json, xrfkey)
         except QlikApiError as exc:
             if exc.status == 429 and "too many sessions" in str(exc).lower():
                 raise QlikApiError(f"{exc}: the user has as many sessions open as QSEoW allows (5); they end after "
@@ -344,15 +359,18 @@ class QseowClient:
                 raise
             self._session = False  # the session expired: log in again with the JWT, once
             self._http.cookies.clear()
-            response = self._send(method, path, params, json, content, headers, expect_json)
+            response = self._send(method, path, params, json, content, headers, expect_json, xrfkey)
         return response
 
     def _send(self, method: str, path: str, params: Sequence[tuple[str, str]] | None, json: object,
-              content: bytes | None, headers: Mapping[str, str] | None, expect_json: bool) -> HttpResponse:
-        key = new_xrfkey()
-        query = [(k, v) for k, v in (params or ()) if k.lower() != "xrfkey"] + [("xrfkey", key)]
+              content: bytes | None, headers: Mapping[str, str] | None, expect_json: bool,
+              xrfkey: bool = True) -> HttpResponse:
+        query = [(k, v) for k, v in (params or ()) if k.lower() != "xrfkey"]
         sent = {k: v for k, v in (headers or {}).items() if k.lower() not in ("x-qlik-xrfkey", "authorization")}
-        sent["X-Qlik-Xrfkey"] = key
+        if xrfkey:
+            key = new_xrfkey()
+            query.append(("xrfkey", key))
+            sent["X-Qlik-Xrfkey"] = key
         bearer = not self._session
         if bearer:
             sent["Authorization"] = f"Bearer {self._jwt}"
@@ -418,6 +436,79 @@ class QseowClient:
                 if exc.status != 409 or attempt == _CONFLICT_RETRIES:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    # --- deployments (the Hybrid Deployment Service: not in Qlik's published API reference) ------------
+
+    def _hds(self, method: str, path: str, *, json: object = None, params: Sequence[tuple[str, str]] = (),
+             expect_json: bool = True) -> HttpResponse:
+        try:
+            return self.request(method, f"{HDS_PATH}{path}", json=json, params=params, expect_json=expect_json,
+                                xrfkey=False)
+        except QlikApiError as exc:
+            if exc.status != 404:
+                raise
+            if path:  # an unknown id, or no deployments API at all: the list says which
+                try:
+                    self.request("GET", HDS_PATH, xrfkey=False)
+                except QlikApiError as probe:
+                    if probe.status != 404:
+                        raise exc from None
+                else:
+                    raise
+            raise QlikApiError(f"{exc}: this server does not offer the deployments API ({HDS_PATH}, which is not in "
+                               "Qlik's published reference); create the deployment in the QMC (Cloud distribution) "
+                               "and use its bearer token", status=404, code=exc.code, detail=exc.detail,
+                               method=exc.method, url=exc.url, title=exc.title, items=exc.items) from None
+
+    def deployments(self) -> list[dict[str, Any]]:
+        """``GET /api/hds/v1/Deployments``: the site's cloud-distribution deployments."""
+        data = self._hds("GET", "").json()
+        if not isinstance(data, list):
+            raise QlikApiError(f"GET {self.server}{HDS_PATH}: the answer is not a list of deployments", method="GET",
+                               url=f"{self.server}{HDS_PATH}")
+        return [dict(item) for item in data if isinstance(item, dict)]
+
+    def create_deployment(self, name: str, service_url: str) -> dict[str, Any]:
+        """``POST /api/hds/v1/Deployments`` of a deployment to the tenant ``service_url`` with a local bearer token
+        (``audience`` qlik.api): the created deployment, with its ``id``."""
+        from .claims import check_text
+        from .qscloud import normalize_tenant_url
+
+        body = {"name": check_text(name, param="name"), "audience": DEPLOYMENT_AUDIENCE,
+                "serviceUrl": normalize_tenant_url(service_url), "localBearerToken": True}
+        created = self._hds("POST", "", json=body).json()
+        if not isinstance(created, dict) or not created.get("id"):
+            raise QlikApiError(f"POST {self.server}{HDS_PATH}: the answer names no deployment id", method="POST",
+                               url=f"{self.server}{HDS_PATH}")
+        return dict(created)
+
+    def deployment_bearer_token(self, deployment_id: str) -> str:
+        """The deployment's bearer token in "Qlik Cloud format" (``elastictokenconfig?qcsFormat=True``), whether the
+        server answers it as a JSON string or as plain text.
+
+        :raises TokenFormatError: the answer is not such a token.
+        """
+        from .errors import TokenFormatError
+        from .qscloud import decode_bearer_token
+
+        path = f"/{_deployment_id(deployment_id)}/elastictokenconfig"
+        response = self._hds("GET", path, params=[("qcsFormat", "True")], expect_json=False)
+        text = response.text().strip()
+        if text.startswith('"'):
+            try:
+                parsed = jsonlib.loads(text)
+            except ValueError:
+                parsed = None
+            if not isinstance(parsed, str):
+                raise TokenFormatError(f"GET {response.url}: the answer is not a bearer token (a JSON text that is not "
+                                       "a string)")
+            text = parsed.strip()
+        decode_bearer_token(text)  # a clear error now, rather than a refused identity provider later
+        return text
+
+    def delete_deployment(self, deployment_id: str) -> None:
+        """``DELETE /api/hds/v1/Deployments/{id}``."""
+        self._hds("DELETE", f"/{_deployment_id(deployment_id)}", expect_json=False)
 
     def _default_proxy_id(self) -> str:
         proxies = self.proxy_services()

@@ -609,6 +609,72 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         _add_connection(vk)
         _add_admin_jwt(vk)
 
+        dp = qseow_command(
+            "deployment", "create cloud-distribution deployments; print their bearer tokens",
+            "Cloud distribution deployments of the QSEoW site, through the Hybrid Deployment Service API\n"
+            "(/api/hds/v1, reached through a JWT virtual proxy; not in Qlik's published API reference).",
+            "qs-jwt qseow deployment create --server https://qlik.example.com/jwt --name tenant-a --tenant "
+            "tenant-a.eu.qlikcloud.com --jwt-file admin-token.txt",
+        )
+        dp_commands = dp.add_subparsers(dest="dp_command", metavar="SUBCOMMAND", parser_class=_Parser)
+        dc = qseow_command(
+            "create", "create a deployment to a Qlik Cloud tenant, with a local bearer token",
+            "POST /api/hds/v1/Deployments {name, audience: qlik.api, serviceUrl: the tenant, localBearerToken: true}\n"
+            "and print the created deployment as JSON.",
+            "qs-jwt qseow deployment create --server https://qlik.example.com/jwt --name tenant-a --tenant "
+            "tenant-a.eu.qlikcloud.com --cert-privatekey-file privatekey.pem --userdir ACME --userid admin "
+            "--audience qlik",
+            dp_commands,
+        )
+        dc.add_argument("--name", required=True, help="the deployment's name")
+        dc.add_argument("--tenant", required=True, metavar="URL", help="the Qlik Cloud tenant (the API endpoint)")
+        _add_connection(dc)
+        _add_qseow_minting(dc)
+        db = qseow_command(
+            "bearer-token", "print a deployment's bearer token in Qlik Cloud format",
+            "Print the bearer token of deployment ID in \"Qlik Cloud format\" alone on stdout, whichever way the\n"
+            "server answers it (a JSON string or plain text); --decode prints what it holds instead.",
+            "qs-jwt qseow deployment bearer-token ID --server https://qlik.example.com/jwt --jwt-file admin-token.txt",
+            dp_commands,
+        )
+        db.add_argument("id", metavar="ID", help="the deployment's id")
+        db.add_argument("--decode", action="store_true", help="print the decoded JSON (as qscloud multicloud decode)")
+        _add_connection(db)
+        _add_qseow_minting(db)
+
+    # multicloud ----------------------------------------------------------------------------------
+    mcl = command(
+        "multicloud", "set up cloud distribution from one QSEoW site to many Qlik Cloud tenants",
+        "Cloud distribution from one QSEoW site to many Qlik Cloud tenants: a deployment on the QSEoW side and a\n"
+        "multi-cloud identity provider on each tenant, made from that deployment's bearer token.",
+        "qs-jwt multicloud setup --server https://qlik.example.com/jwt --tenants-file tenants.csv --jwt-file "
+        "admin-token.txt",
+    )
+    if wanted("multicloud"):
+        mcl_commands = mcl.add_subparsers(dest="multicloud_command", metavar="SUBCOMMAND", parser_class=_Parser)
+        ms = mcl_commands.add_parser(
+            "setup", help="for every tenant of a file: a deployment, its bearer token, a multi-cloud identity provider",
+            description="For each tenant of --tenants-file, in order: skip it when it has a multi-cloud identity\n"
+                        "provider (--replace: delete it and go on); else create (or reuse) the QSEoW deployment for\n"
+                        "it, fetch its bearer token, and create the tenant's multi-cloud identity provider with the\n"
+                        "tenant's API key. One JSON line per tenant on stdout, a progress line on stderr. A failing\n"
+                        "tenant does not stop the others; a re-run creates only what is missing. Exit 0 when none\n"
+                        "failed, 4 when every failure was a Qlik API's answer, 1 otherwise.",
+            epilog="tenants file (CSV; relative api_key_file paths are read from the file's folder):\n"
+                   "  tenant,api_key_file,name\n  tenant-a.eu.qlikcloud.com,keys/tenant-a.txt,Tenant A\n\n"
+                   "example:\n  qs-jwt multicloud setup --server https://qlik.example.com/jwt --tenants-file "
+                   f"tenants.csv --jwt-file admin-token.txt\n\n{EXIT_CODES_HELP}",
+            formatter_class=_Formatter, allow_abbrev=False,
+        )
+        _add_common(ms)
+        ms.add_argument("--tenants-file", required=True, metavar="FILE",
+                        help="CSV with the header tenant,api_key_file and an optional name column")
+        ms.add_argument("--replace", action="store_true",
+                        help="replace a tenant's existing multi-cloud identity provider")
+        ms.add_argument("--dry-run", action="store_true", help="read only; print what would be done")
+        _add_connection(ms)
+        _add_qseow_minting(ms)
+
     # qscloud -------------------------------------------------------------------------------------
     qcl = command(
         "qscloud", "log in to Qlik Cloud with a JWT, call any API, manage identity providers",
@@ -848,9 +914,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.command_path = " ".join(str(part) for part in (
         args.command, getattr(args, "cert_command", None), getattr(args, "qseow_command", None),
         getattr(args, "vp_command", None), getattr(args, "qscloud_command", None), getattr(args, "idp_command", None),
-        getattr(args, "mc_command", None)) if part)
-    if args.command == "qseow" and (args.qseow_command is None or
-                                    (args.qseow_command == "virtual-proxy" and args.vp_command is None)):
+        getattr(args, "mc_command", None), getattr(args, "dp_command", None), getattr(args, "multicloud_command",
+                                                                                     None)) if part)
+    if (args.command == "qseow" and (args.qseow_command is None or
+                                     (args.qseow_command == "virtual-proxy" and args.vp_command is None) or
+                                     (args.qseow_command == "deployment" and args.dp_command is None))) or (
+            args.command == "multicloud" and args.multicloud_command is None):
         _print_error(f"{PROG} {args.command_path}: error: choose a subcommand (see '{PROG} {args.command_path} "
                      "--help')")
         return ExitCode.USAGE
@@ -882,10 +951,19 @@ def _command(args: argparse.Namespace) -> Any:
     if args.command == "qseow":
         from . import _qseow
 
+        if args.qseow_command == "deployment":
+            from . import _multicloud
+
+            return {"create": _multicloud.deployment_create,
+                    "bearer-token": _multicloud.deployment_bearer_token}[args.dp_command]
         if args.qseow_command == "virtual-proxy":
             return {"create": _qseow.vp_create, "list": _qseow.vp_list, "check": _qseow.vp_check}[args.vp_command]
         return {"call": _qseow.call, "server-cert": _qseow.server_cert,
                 "qlik-cli-context": _qseow.qlik_cli_context}[args.qseow_command]
+    if args.command == "multicloud":
+        from . import _multicloud
+
+        return _multicloud.setup
     if args.command == "qscloud":
         from . import _qscloud
 
@@ -902,7 +980,7 @@ def _command(args: argparse.Namespace) -> Any:
 
 #: what is shown of an unknown argument: a long option's name, or a short one (-x); a pasted "-Secret9x" is not
 #: the commands, for finding which one a command line runs before the parser is built
-COMMANDS = ("create-qscloud", "create-qseow", "decode", "check", "cert", "qseow", "qscloud")
+COMMANDS = ("create-qscloud", "create-qseow", "decode", "check", "cert", "qseow", "qscloud", "multicloud")
 
 
 def _command_named(argv: list[str]) -> str | None:
