@@ -22,7 +22,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .checks import ERROR, WARNING, CheckReport, Finding
-from .errors import ArgumentTypeError, InvalidValueError, KeyLoadError, QlikApiError, QsJwtError, TokenFormatError
+from .errors import (
+    KEY_WEAK,
+    KEY_WRONG_TYPE,
+    ArgumentTypeError,
+    InvalidValueError,
+    KeyLoadError,
+    QlikApiError,
+    QsJwtError,
+    TokenFormatError,
+)
 
 if TYPE_CHECKING:
     from http.cookiejar import Cookie
@@ -111,7 +120,7 @@ class QlikLoginError(QlikApiError):
         self.explanation = tuple(explanation)
 
 
-_CLAIM = re.compile(r"(?:missing required claim|invalid claim)\s*:?\s*([A-Za-z_]+)", re.IGNORECASE)
+_CLAIM = re.compile(r"(missing required claims?|invalid claims?)\b\s*:?\s*([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
 
 #: (words in the answer, likely cause and fix); the first that matches wins
 _LOGIN_CAUSES: tuple[tuple[tuple[str, ...], str], ...] = (
@@ -172,11 +181,12 @@ def explain_login_error(error: QlikApiError) -> list[str]:
     tenant's host name, a user not in the tenant; else the usual causes."""
     text = " ".join(str(part) for item in error.items for part in (item.get("code"), item.get("title"),
                                                                    item.get("detail")) if part)
-    text = f"{text} {error.code or ''} {error.title or ''} {error.detail or ''}".lower()
-    claim = _CLAIM.search(text)
+    original = f"{text} {error.code or ''} {error.title or ''} {error.detail or ''}"
+    text = original.lower()
+    claim = _CLAIM.search(original)  # claim names keep their case: subType
     if claim:
-        name = claim.group(1)
-        kind = "lacks" if "missing" in claim.group(0) else "has a malformed"
+        name = claim.group(2)
+        kind = "lacks" if "missing" in claim.group(1).lower() else "has a malformed"
         return [f"the token {kind} claim {name}: Qlik Cloud needs sub, subType (\"user\"), name, jti, iat, nbf, exp "
                 "and aud, email_verified as a JSON boolean, groups as an array of text; qs-jwt create-qscloud makes "
                 "such tokens"]
@@ -258,7 +268,7 @@ def _cookie(saved: Mapping[str, Any], host: str) -> Cookie:
     """A cookie of a saved session, for the jar (a cookie saved without a domain belongs to the tenant's host)."""
     from http.cookiejar import Cookie
 
-    domain = str(saved.get("domain") or host)
+    domain = str(saved.get("domain") or "") or host
     path = str(saved.get("path") or "/")
     expires = saved.get("expires")
     return Cookie(version=0, name=str(saved["name"]), value=str(saved["value"]), port=None, port_specified=False,
@@ -344,6 +354,8 @@ class QlikCloudClient:
         """
         if not isinstance(jwt, str) or not jwt.strip():
             raise ArgumentTypeError("expected the JWT as text", param="jwt")
+        if self._api_key is not None:
+            raise QsJwtError("this client authenticates with an API key; log in with a client made without one")
         self._http.cookies.clear()
         self._logged_in, self._csrf = False, None
         try:
@@ -384,12 +396,20 @@ class QlikCloudClient:
     def _restore(self, session: QlikCloudSession) -> None:
         if normalize_tenant_url(session.tenant) != self.tenant:
             raise InvalidValueError(f"holds a session of {session.tenant}, not of {self.tenant}", param="session")
-        host = self.tenant.partition("://")[2].split(":")[0].strip("[]")
+        host = self._http_host()
         for cookie in session.cookies:
             self._http.cookies.jar.set_cookie(_cookie(cookie, host))
         self._csrf = session.csrf_token
         self._user = dict(session.user)
         self._logged_in = True
+
+    def _http_host(self) -> str:
+        from urllib.parse import urlsplit
+
+        host = urlsplit(self.tenant).hostname or ""
+        if not host:  # pragma: no cover - normalize_tenant_url guarantees a host
+            raise InvalidValueError("names no host", param="tenant")
+        return host
 
     # --- requests ---------------------------------------------------------------------------------------
 
@@ -405,13 +425,17 @@ class QlikCloudClient:
         verb = method.upper() if isinstance(method, str) else method
         if self._api_key is None and not self._logged_in:
             raise QsJwtError("not authenticated: give an API key, log in with a JWT, or load a session")
+        with_session = self._logged_in and self._api_key is None
         try:
-            return self._send(verb, path, params, json, content, headers, expect_json, ok_statuses)
-        except QlikApiError as exc:
-            if self._logged_in and self._api_key is None and exc.status == 403 and exc.code == "CSRF-TOKEN-2":
-                self._csrf = self._fetch_csrf()
+            try:
                 return self._send(verb, path, params, json, content, headers, expect_json, ok_statuses)
-            if self._logged_in and self._api_key is None and exc.status == 401:
+            except QlikApiError as exc:
+                if with_session and exc.status == 403 and exc.code == "CSRF-TOKEN-2":
+                    self._csrf = self._fetch_csrf()
+                    return self._send(verb, path, params, json, content, headers, expect_json, ok_statuses)
+                raise
+        except QlikApiError as exc:
+            if with_session and exc.status == 401:
                 raise QlikApiError(f"{exc}: the session has ended (or was never valid); log in again",
                                    status=exc.status, code=exc.code, detail=exc.detail, trace_id=exc.trace_id,
                                    method=exc.method, url=exc.url, title=exc.title, items=exc.items) from None
@@ -492,7 +516,12 @@ class QlikCloudClient:
 
     def identity_provider(self, idp_id: str) -> dict[str, Any]:
         """``GET /api/v1/identity-providers/{id}``."""
-        return dict(self._json("GET", f"{IDP_PATH}/{_idp_id(idp_id)}"))
+        path = f"{IDP_PATH}/{_idp_id(idp_id)}"
+        idp = self._json("GET", path)
+        if not isinstance(idp, dict):
+            raise QlikApiError(f"GET {self.tenant}{path}: the answer is not an identity provider object",
+                               method="GET", url=f"{self.tenant}{path}")
+        return idp
 
     def create_identity_provider(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """``POST /api/v1/identity-providers``: the created identity provider."""
@@ -529,15 +558,20 @@ def _key_material(data: bytes | str | Certificate | RSAPublicKey,
     """The one-line PEM to upload (the certificate when there is one), the RSA public key, and the certificate."""
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
 
     from .certs import describe_key_material, single_line_pem
 
+    if isinstance(data, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | ed448.Ed448PublicKey
+                  | dsa.DSAPublicKey | x25519.X25519PublicKey | x448.X448PublicKey):
+        raise KeyLoadError(f"is {type(data).__name__.removeprefix('_').removesuffix('PublicKey')} public key; Qlik "
+                           "Cloud's JWT identity provider verifies RS256 signatures, which need an RSA key",
+                           source="certificate", code=KEY_WRONG_TYPE)
     if isinstance(data, x509.Certificate):
         public = data.public_key()
         if not isinstance(public, rsa.RSAPublicKey):
             raise KeyLoadError("holds a certificate of a non-RSA key; Qlik Cloud's JWT identity provider verifies "
-                               "RS256 signatures, which need an RSA key", source="certificate", code="wrong-type")
+                               "RS256 signatures, which need an RSA key", source="certificate", code=KEY_WRONG_TYPE)
         return single_line_pem(data.public_bytes(serialization.Encoding.PEM)), public, data
     if isinstance(data, rsa.RSAPublicKey):
         pem = data.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -546,7 +580,7 @@ def _key_material(data: bytes | str | Certificate | RSAPublicKey,
     if info.public_key is None:
         raise KeyLoadError(f"holds {'an' if info.key_type[:1] in 'AEIOU' else 'a'} {info.key_type} key; Qlik "
                            "Cloud's JWT identity provider verifies RS256 signatures, which need an RSA key",
-                           source="certificate", code="wrong-type")
+                           source="certificate", code=KEY_WRONG_TYPE)
     if info.kind == "private key" and info.certificate is None:
         pem = info.public_key.public_bytes(serialization.Encoding.PEM,
                                            serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -581,7 +615,7 @@ def jwt_idp_body(
     pem, public, _cert = _key_material(certificate, passphrase)
     if public.key_size < 2048:
         raise KeyLoadError(f"holds a {public.key_size}-bit RSA key; use at least 2048 bits (qs-jwt cert create "
-                           "makes 4096)", source="certificate", code="too-small")
+                           "makes 4096)", source="certificate", code=KEY_WEAK)
     kid = jwk_thumbprint(public) if kid is None else check_text(kid, param="kid")
     body: dict[str, Any] = {"provider": "external", "protocol": JWT_AUTH, "interactive": False, "active": True,
                             "description": _check_description(description) if description is not None else
@@ -895,8 +929,9 @@ def multicloud_idp_body(bearer_token: str, *, tenant_id: str | None = None,
                         description: str | None = None) -> dict[str, Any]:
     """The ``POST /api/v1/identity-providers`` body of a multi-cloud identity provider (spec C.3)."""
     decoded = decode_bearer_token(bearer_token)
+    standard = base64.b64encode(_b64decode(bearer_token.strip().strip('"'))).decode("ascii")  # padded, + and /
     body: dict[str, Any] = {
-        "base64Encoded": "".join(bearer_token.split()).strip('"'), "interactive": False, "protocol": MULTI_CLOUD,
+        "base64Encoded": standard, "interactive": False, "protocol": MULTI_CLOUD,
         "description": _check_description(description) if description is not None else
         f"Multi-cloud: {decoded.get('hostname')!s} (qs-jwt)", "provider": "qlik"}
     if tenant_id is not None:
