@@ -91,6 +91,7 @@ _MAX_BODY = 1024 * MiB
 _MAX_CA_FILE = 10 * MiB
 _MAX_ITEMS = 20
 _MAX_URL = 2048
+_TRACE_ID = re.compile(r"[0-9a-fA-F-]{8,64}")
 _SCAN = 64 * 1024  # one_line looks at this much of a body
 _RANDOM = random.SystemRandom()
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
@@ -440,7 +441,9 @@ def _items_of(data: object, status: int) -> tuple[dict[str, object], ...]:
         return (_item({"title": data}, status, None),) if data.strip() else ()
     if not isinstance(data, dict):
         return ()
-    trace = _text(data.get("traceId"))
+    raw_trace = data.get("traceId")
+    # a trace id is hex (and dashes): kept as it is, since redaction would take it for key material
+    trace = raw_trace if isinstance(raw_trace, str) and _TRACE_ID.fullmatch(raw_trace) else _text(raw_trace)
     errors = data.get("errors")
     if isinstance(errors, list) and errors:
         return tuple(_item(entry, status, trace) for entry in errors[:_MAX_ITEMS] if isinstance(entry, dict))

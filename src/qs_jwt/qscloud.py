@@ -553,8 +553,8 @@ def _check_description(description: object) -> str:
     return text
 
 
-def _key_material(data: bytes | str | Certificate | RSAPublicKey,
-                  passphrase: bytes | str | None) -> tuple[str, RSAPublicKey, Certificate | None]:
+def _key_material(data: bytes | str | Certificate | RSAPublicKey, passphrase: bytes | str | None,
+                  source: str = "certificate") -> tuple[str, RSAPublicKey, Certificate | None]:
     """The one-line PEM to upload (the certificate when there is one), the RSA public key, and the certificate."""
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
@@ -566,21 +566,21 @@ def _key_material(data: bytes | str | Certificate | RSAPublicKey,
                   | dsa.DSAPublicKey | x25519.X25519PublicKey | x448.X448PublicKey):
         raise KeyLoadError(f"is {type(data).__name__.removeprefix('_').removesuffix('PublicKey')} public key; Qlik "
                            "Cloud's JWT identity provider verifies RS256 signatures, which need an RSA key",
-                           source="certificate", code=KEY_WRONG_TYPE)
+                           source=source, code=KEY_WRONG_TYPE)
     if isinstance(data, x509.Certificate):
         public = data.public_key()
         if not isinstance(public, rsa.RSAPublicKey):
             raise KeyLoadError("holds a certificate of a non-RSA key; Qlik Cloud's JWT identity provider verifies "
-                               "RS256 signatures, which need an RSA key", source="certificate", code=KEY_WRONG_TYPE)
+                               "RS256 signatures, which need an RSA key", source=source, code=KEY_WRONG_TYPE)
         return single_line_pem(data.public_bytes(serialization.Encoding.PEM)), public, data
     if isinstance(data, rsa.RSAPublicKey):
         pem = data.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         return single_line_pem(pem), data, None
-    info = describe_key_material(data, source="certificate", passphrase=passphrase)
+    info = describe_key_material(data, source=source, passphrase=passphrase)
     if info.public_key is None:
         raise KeyLoadError(f"holds {'an' if info.key_type[:1] in 'AEIOU' else 'a'} {info.key_type} key; Qlik "
                            "Cloud's JWT identity provider verifies RS256 signatures, which need an RSA key",
-                           source="certificate", code=KEY_WRONG_TYPE)
+                           source=source, code=KEY_WRONG_TYPE)
     if info.kind == "private key" and info.certificate is None:
         pem = info.public_key.public_bytes(serialization.Encoding.PEM,
                                            serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -597,6 +597,7 @@ def jwt_idp_body(
     description: str | None = None,
     clock_tolerance: int | None = None,
     tenant_id: str | None = None,
+    source: str | None = None,
 ) -> dict[str, Any]:
     """The ``POST /api/v1/identity-providers`` body of a JWT identity provider (spec C.1), as Qlik's examples
     send it: ``protocol`` jwtAuth, ``provider`` external, not interactive, active, JWT login enabled, one static
@@ -607,15 +608,17 @@ def jwt_idp_body(
     :param kid: the key id (default: the key's RFC 7638 thumbprint).
     :param clock_tolerance: ``clockToleranceSec``, whole seconds of clock skew Qlik tolerates (0 to 3600).
     :param tenant_id: the tenant's id (``tenantIds``); omitted when None.
+    :param source: what to call the key material in messages (default ``"certificate"``).
     """
     from .claims import check_text
     from .keys import jwk_thumbprint
 
     issuer = check_text(issuer, param="issuer")
-    pem, public, _cert = _key_material(certificate, passphrase)
+    what = source if isinstance(source, str) and source else "certificate"
+    pem, public, _cert = _key_material(certificate, passphrase, what)
     if public.key_size < 2048:
         raise KeyLoadError(f"holds a {public.key_size}-bit RSA key; use at least 2048 bits (qs-jwt cert create "
-                           "makes 4096)", source="certificate", code=KEY_WEAK)
+                           "makes 4096)", source=what, code=KEY_WEAK)
     kid = jwk_thumbprint(public) if kid is None else check_text(kid, param="kid")
     body: dict[str, Any] = {"provider": "external", "protocol": JWT_AUTH, "interactive": False, "active": True,
                             "description": _check_description(description) if description is not None else

@@ -999,10 +999,15 @@ def _command_named(argv: list[str]) -> str | None:
 _OPTION_NAME = re.compile(r"--[a-z][a-z0-9-]{0,38}|-[A-Za-z]")
 
 
+#: where the parser keeps each level of a command path, outermost first (one path is set at a time)
+_COMMAND_DESTS = ("command", "cert_command", "qseow_command", "vp_command", "dp_command", "qscloud_command",
+                  "idp_command", "mc_command", "multicloud_command")
+
+
 def _unknown_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace, extras: list[str]) -> str:
     """Name the unknown options (with the closest known one), never their values: a mistyped
     --cert-privatekey carries a key."""
-    command = [c for c in (getattr(args, "command", None), getattr(args, "cert_command", None)) if c]
+    command = [c for c in (getattr(args, name, None) for name in _COMMAND_DESTS) if c]
     where = " ".join([PROG, *command])
     known = _option_strings(parser, command)
     names = []

@@ -144,9 +144,16 @@ class _UserJwt:
             if missing:
                 raise UsageError(f"to make the token, {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
                                  "needed too")
+            from ..errors import InvalidValueError
             from ._create import qscloud_parts, signer_for
 
-            self._parts, self._warnings = qscloud_parts(args, log)
+            try:
+                self._parts, self._warnings = qscloud_parts(args, log)
+            except InvalidValueError as exc:
+                if exc.param == "expires" and "allow_long_lifetime" in exc.mentions:
+                    raise UsageError("--expires: Qlik Cloud refuses a login token that lives over an hour (3600 s "
+                                     "between nbf and exp); give 1h or less (the default, 5m, is plenty)") from None
+                raise
             self._signer = signer_for(args, log)
             self.public_key = self._signer.public_key
         else:
@@ -340,7 +347,7 @@ def _certificate_input(args: argparse.Namespace) -> tuple[bytes, str]:
 
 
 def idp_create(args: argparse.Namespace, log: Log) -> int:
-    data, _name = _certificate_input(args)
+    data, name = _certificate_input(args)
     passphrase = read_passphrase("--cert-passphrase-file", args.cert_passphrase_file, log)
     if args.publickey_file is not None:
         log.warn("--publickey-file: Qlik's examples upload a certificate; whether Qlik Cloud takes a bare public key "
@@ -348,7 +355,8 @@ def idp_create(args: argparse.Namespace, log: Log) -> int:
 
     def body(tenant_id: str | None) -> dict[str, Any]:
         return jwt_idp_body(issuer=args.issuer, certificate=data, kid=args.keyid, passphrase=passphrase,
-                            description=args.description, clock_tolerance=args.clock_tolerance, tenant_id=tenant_id)
+                            description=args.description, clock_tolerance=args.clock_tolerance, tenant_id=tenant_id,
+                            source=name)
 
     planned = body(args.tenant_id)
     kid = planned["options"]["staticKeys"][0]["kid"]
@@ -369,10 +377,12 @@ def idp_create(args: argparse.Namespace, log: Log) -> int:
             emit(to_json(same))
             return ExitCode.OK
         if existing:
-            shown = ", ".join(f"{idp.get('id')!s} (kid {_kid(idp)!s})" for idp in existing)
-            raise QsJwtError(f"a JWT identity provider with the issuer {args.issuer!r} exists already: {shown}; Qlik "
-                             "Cloud holds one key per identity provider: use another --issuer, or delete it first "
-                             "(qs-jwt qscloud idp delete ID) once no token uses it")
+            for idp in existing:  # an info line: a kid (a thumbprint) would be hidden in an error line
+                log.info(f"  the identity provider {safe_text(str(idp.get('id')))} has the issuer "
+                         f"{safe_text(repr(args.issuer))} and the kid {safe_text(repr(_kid(idp)))}")
+            raise QsJwtError(f"a JWT identity provider with the issuer {args.issuer!r} exists already, with another "
+                             "key or kid; Qlik Cloud holds one key per identity provider: use another --issuer, or "
+                             "delete it first (qs-jwt qscloud idp delete ID) once no token uses it")
         created = client.create_identity_provider(body(args.tenant_id or client.tenant_id()))
     log.info(f"created the JWT identity provider {created.get('id')!s}: tokens need --issuer {args.issuer} --keyid "
              f"{kid}")
@@ -402,13 +412,13 @@ def idp_list(args: argparse.Namespace, log: Log) -> int:
     if args.output == "json":
         emit(to_json(idps))
         return ExitCode.OK
-    lines = [f"{'ID':<26} {'PROTOCOL':<25} {'ACTIVE':<7} {'ISSUER / HOST':<32} {'KID':<24} DESCRIPTION"]
+    lines = [f"{'ID':<26} {'PROTOCOL':<25} {'ACTIVE':<7} {'ISSUER / HOST':<32} {'KID':<43} DESCRIPTION"]
     for idp in idps:
         options: dict[str, Any] = idp["options"] if isinstance(idp.get("options"), dict) else {}
         kid = _kid(idp) or ""
         where = options.get("issuer") or _multicloud_host(idp) or ""
         lines.append(f"{safe_text(str(idp.get('id'))):<26} {safe_text(str(idp.get('protocol'))):<25} "
-                     f"{'yes' if idp.get('active') else 'no':<7} {safe_text(str(where)):<32} {safe_text(str(kid)):<24} "
+                     f"{'yes' if idp.get('active') else 'no':<7} {safe_text(str(where)):<32} {safe_text(str(kid)):<43} "
                      f"{safe_text(str(idp.get('description') or ''))}")
     if not idps:
         log.info("no identity provider" + (f" with the protocol {args.protocol}" if args.protocol else ""))
