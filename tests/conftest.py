@@ -23,9 +23,11 @@ import qs_jwt._clock
 from qlik_emulator.fixtures import (  # noqa: F401 - fixtures, found by pytest in this module's namespace
     qlik_emulator_servers,
     qscloud_emulator,
+    qscloud_tenants,
     qseow_emulator,
     qseow_emulator_expired_cert,
     qseow_emulator_http,
+    qseow_emulator_own_ca,
     qseow_emulator_self_signed,
 )
 

@@ -34,7 +34,7 @@ def test_call_about_with_a_given_jwt(run_cli, qseow_emulator) -> None:
     result = run_cli("qseow", "call", "GET", "/qrs/about", *connection(qseow_emulator), "--jwt", admin_token())
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["schemaPath"] == "About"
-    request = qseow_emulator.requests[-1]
+    request = qrs_requests(qseow_emulator)[-1]
     key = request.query["xrfkey"]
     assert len(key) == 16 and key.isalnum() and request.headers["x-qlik-xrfkey"] == key
     assert request.headers["authorization"].startswith("Bearer ")
@@ -54,12 +54,17 @@ def test_the_session_cookie_replaces_the_jwt_after_the_first_request(qseow_emula
         client.about()
         client.about()
         client.virtual_proxies()
-    first, second, third = qseow_emulator.requests[-3:]
+    first, second, third = qrs_requests(qseow_emulator)[-3:]
     assert "authorization" in first.headers
     assert "authorization" not in second.headers and "cookie" in second.headers
     assert "authorization" not in third.headers
     keys = [r.query["xrfkey"] for r in (first, second, third)]
     assert len(set(keys)) == 3  # a fresh xrfkey on every request
+
+
+def qrs_requests(emu):
+    """The requests of a test but the log out at its end (DELETE /<prefix>/qps/user)."""
+    return [r for r in emu.requests if not r.path.endswith("/qps/user")]
 
 
 def qs_jwt_http_settings(emu):
@@ -340,16 +345,31 @@ def test_an_expired_session_logs_in_again_with_the_jwt(qseow_emulator) -> None:
         for cookie in c._http.cookies.jar:  # as after the session inactivity timeout: the proxy forgot the session
             cookie.value = "stale-session-id"
         assert c.about()["schemaPath"] == "About"
-    assert "authorization" in qseow_emulator.requests[-1].headers
+    assert "authorization" in qrs_requests(qseow_emulator)[-1].headers
 
 
 def test_too_many_sessions_says_so(run_cli, qseow_emulator) -> None:
-    for _ in range(5):
+    holders = [QseowClient(f"{qseow_emulator.url}/jwt", admin_token(), settings=qs_jwt_http_settings(qseow_emulator))
+               for _ in range(5)]
+    try:
+        for holder in holders:  # five sessions of the admin, still open (a browser, other scripts)
+            holder.about()
+        result = run_cli("qseow", "call", "GET", "/qrs/about", *connection(qseow_emulator), "--jwt", admin_token(),
+                         "--retries", "1")
+        assert result.exit_code == 4 and "sessions" in result.stderr and "inactivity timeout" in result.stderr
+    finally:
+        for holder in holders:
+            holder.close()
+    assert len(qseow_emulator.logouts) == 5 and not qseow_emulator.sessions
+
+
+def test_each_run_ends_its_session_so_runs_never_pile_up(run_cli, qseow_emulator) -> None:
+    for _ in range(8):  # more than the five sessions QSEoW allows a user at once
         assert run_cli("qseow", "call", "GET", "/qrs/about", *connection(qseow_emulator), "--jwt",
                        admin_token()).exit_code == 0
-    result = run_cli("qseow", "call", "GET", "/qrs/about", *connection(qseow_emulator), "--jwt", admin_token(),
-                     "--retries", "1")
-    assert result.exit_code == 4 and "sessions" in result.stderr and "inactivity timeout" in result.stderr
+    assert len(qseow_emulator.logouts) == 8 and not qseow_emulator.sessions
+    logout = qseow_emulator.requests[-1]
+    assert (logout.method, logout.path) == ("DELETE", "/jwt/qps/user") and "authorization" not in logout.headers
 
 
 @pytest.mark.parametrize("name", ["rsa2048_pkcs8.der", "rsa2048.p12"])

@@ -1,7 +1,9 @@
 """A throw-away certificate authority for the HTTPS servers the tests start on 127.0.0.1.
 
-Made fresh per test session with ``cryptography`` (2048-bit RSA keys: fast); nothing here is ever trusted
-outside the tests. A server certificate can be valid, expired, for another host name, or self-signed.
+Made fresh per test session with ``cryptography`` (2048-bit RSA keys: fast, some 60 ms each; a CA may have an
+EC P-256 key instead, made in microseconds: ``TestCA(key=ec_key())``); nothing here is ever trusted outside the
+tests. A server certificate (always a 2048-bit RSA key) can be valid, expired, for another host name, or
+self-signed.
 """
 
 from __future__ import annotations
@@ -14,12 +16,20 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+#: the keys a CA may have
+CaKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
 def _key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def ec_key() -> ec.EllipticCurvePrivateKey:
+    """An EC P-256 key: a CA key that costs nothing to make (OpenSSL and Python's ``ssl`` verify with it)."""
+    return ec.generate_private_key(ec.SECP256R1())
 
 
 def _pem_key(key: rsa.RSAPrivateKey) -> bytes:
@@ -61,7 +71,7 @@ class TestCA:
     __test__ = False  # not a pytest test class
 
     name: str = "qs-jwt test CA"
-    key: rsa.RSAPrivateKey = field(default_factory=_key)
+    key: CaKey = field(default_factory=_key)
     cert: x509.Certificate = field(init=False)
 
     def __post_init__(self) -> None:

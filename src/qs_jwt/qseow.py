@@ -329,7 +329,26 @@ class QseowClient:
         self.close()
 
     def close(self) -> None:
-        self._http.close()
+        """End the proxy session (:meth:`logout`), then close the connections."""
+        try:
+            self.logout()
+        finally:
+            self._http.close()
+
+    def logout(self) -> None:
+        """End the virtual proxy's session for this client, as the hub's log out does (``DELETE /qps/user``), so
+        that runs do not pile up towards QSEoW's limit of five sessions per user. Best effort: a failure is
+        ignored (the session then ends after the virtual proxy's inactivity timeout)."""
+        from .errors import QsJwtError
+
+        if not self._session:
+            return
+        self._session = False
+        try:
+            self._http.request("DELETE", "/qps/user", expect_json=False)
+        except QsJwtError:
+            pass
+        self._http.cookies.clear()
 
     @property
     def has_session(self) -> bool:

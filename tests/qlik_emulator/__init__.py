@@ -6,8 +6,19 @@ Layout: :mod:`.server` is the machinery any emulator shares (an :class:`Emulator
 :class:`Router`, request recording, fault injection); an emulator is a backend mounted on a server, so a
 Qlik Cloud emulator can later be mounted beside QSEoW on the same server (a backend answers ``None`` for a
 path that is not its own). :mod:`.qseow` is Qlik Sense Enterprise on Windows: the proxy, with its JWT rules
-in :mod:`.qseow_jwt`, in front of a small Repository Service (QRS), its entities in :mod:`.qrs_entities`.
-:mod:`.fixtures` has the pytest fixtures.
+in :mod:`.qseow_jwt`, in front of a small Repository Service (QRS), its entities in :mod:`.qrs_entities`, and
+the Hybrid Deployment Service (HDS, cloud distribution) in :mod:`.hds`. :mod:`.tls` makes the certificates
+(one shared test CA, or a CA per server) and CA bundles. :mod:`.fixtures` has the pytest fixtures.
+
+Servers and CAs::
+
+    server = EmulatorServer(tls=True, cert="valid", own_ca=False)   # cert: "valid", "expired", "self-signed"
+    server.url, server.port, server.ca_cert_path, server.ca_cert_pem, server.server_cert_pem
+    #   own_ca=True: the certificate comes from a fresh CA of this server's own (an EC P-256 CA key, instant),
+    #   so a client trusting it trusts no other emulator server; else from the session's one shared test CA.
+    QseowEmulator(tls=True, own_ca=True)   # the same for an emulator with a server of its own
+    write_ca_bundle(path, *sources)        # (in .tls, and .fixtures) one PEM of the CAs of emulators, servers,
+                                           # CA files or PEM bytes, each once: the one --ca-cert for them all
 
 QSEoW, for the tests::
 
@@ -29,12 +40,24 @@ QSEoW, for the tests::
                                            # "claim userId missing", "expired", "algorithm HS256", "no token", ...
     emu.xrfkeys                            # the xrfkey of each QRS request that passed the check
     emu.sessions                           # [Session(id, vp_id, user_directory, user_id, attributes)]
+    emu.logouts                            # ids of the sessions ended by DELETE /<prefix>/qps/user
 
     emu.fail_next("/jwt/qrs/about", 503, count=2)                          # path prefix, then the response
     emu.fail_next("/jwt/qrs/", 429, headers={"Retry-After": "1"}, body="slow down")
     emu.fail_next("/jwt/", 502, body="<html>...</html>", content_type="text/html")
     emu.stall("/jwt/qrs/about", 2.0)       # accept, answer nothing for 2 s, then hang up
     emu.bump_modified_date_on_next_put(entity_id)   # the next PUT of that entity meets a 409
+
+    # the HDS (cloud distribution, spec C.3)
+    emu.add_deployment("Tenant A", "https://tenant-a.example")      # as a POST would; -> the deployment dict
+    emu.deployments                        # [{"id", "name", "audience", "serviceUrl", "localBearerToken": True,
+                                           #   "authenticationUrl": "", "clientId": ""}] (copies, creation order)
+    emu.site_id, emu.site_issuer, emu.site_kid, emu.site_public_pem   # "<uuid>", "https://qlik.<uuid>",
+                                           # "qlik-<uuid>", the site's RSA key as one-line SPKI PEM: the same in
+                                           # every deployment's token (the key is made once per process)
+    emu.set_bearer_token_format("text")    # or "json-string" (the default), see below
+    emu.disable_hds()                      # a server without the HDS: /api/hds/... is the proxy's 404 page
+    hds.decode_bearer_token(b64)           # -> the token's JSON object (base64 + json only, no qs_jwt)
 
 What the emulated proxy does with a request to ``/<prefix>/<path>``:
 
@@ -51,6 +74,18 @@ What the emulated proxy does with a request to ``/<prefix>/<path>``:
   Non-administrators may GET ``/qrs/about``, ``/qrs/app[/full]`` and ``/qrs/user[/full]`` (themselves only);
   anything else is 403. Lists take ``?filter=`` (``eq``/``ne`` joined by ``and``). PUT needs the full entity
   with the current ``modifiedDate`` (stale: 409). ``/``, ``/hub...``: a 200 hub page; other paths: 404 page.
+- ``/api/hds/v1/...`` (any case, authenticated as above) needs no xrfkey; only administrators (``add_admin``),
+  others get 403. Errors are JSON ``{"status", "title", "detail"}``. ``POST /api/hds/v1/Deployments`` takes
+  ``{"name", "audience", "serviceUrl", "localBearerToken"}`` (and, empty, ``authenticationUrl``, ``clientId``,
+  ``clientSecret``; any other field is a 400): ``name`` a non-empty string, unique ignoring case (else 409);
+  ``audience`` ``"qlik.api"``; ``serviceUrl`` ``https://host`` or ``https://host:port`` (no path, not even
+  ``/``); ``localBearerToken`` true; answers 201 with the deployment. ``GET .../Deployments`` (a JSON array),
+  ``GET .../Deployments/{id}``, ``DELETE .../Deployments/{id}`` (204); unknown id: 404.
+  ``GET .../Deployments/{id}/elastictokenconfig?qcsFormat=True`` (name and value in any case; else 400) answers
+  the local bearer token in "Qlik Cloud format": base64 (standard, padded) of the compact JSON
+  ``{"issuerConfig": {"issuer": site_issuer}, "primary": false, "realm": "custom", "hostname": <serviceUrl
+  without "https://", port kept>, "staticKeys": [{"kid": site_kid, "pem": site_public_pem}]}``; as a JSON string
+  literal (``application/json``, ``"json-string"``) or bare (``text/plain``, ``"text"``).
 
 Qlik Cloud (:mod:`.qscloud`, its JWT and identity-provider rules in :mod:`.qscloud_jwt`), one tenant::
 
@@ -66,6 +101,14 @@ Qlik Cloud (:mod:`.qscloud`, its JWT and identity-provider rules in :mod:`.qsclo
                                            # "claim email_verified must be a boolean", "jti replayed",
                                            # "expired", "audience mismatch", "algorithm HS256", "signature", ...
     emu.used_jtis                          # the jti of every accepted token, in order
+
+Several servers, each with a CA of its own (the multi-cloud set-up: one QSEoW, several tenants): the fixture
+``qscloud_tenants`` is three fresh tenants ``[tenant 1, tenant 2, tenant 3]`` with no identity provider, the admin
+``tenant<n>-admin`` and its API key ``tenant<n>-admin-api-key`` (``fixtures.QSCLOUD_TENANT_API_KEYS``), each on its
+own server and CA (started once per session); ``qseow_emulator_own_ca`` is ``qseow_emulator`` on a server with
+its own CA; ``write_ca_bundle(tmp_path / "ca.pem", qseow, *tenants)`` trusts them all. Ad hoc:
+``QscloudEmulator(server=EmulatorServer(own_ca=True))`` (close the server too). conftest.py does not import these
+two fixtures: a test module takes them with ``qscloud_tenants = fixtures.qscloud_tenants`` (and the like).
 
 What the emulated tenant does (errors are ``{"errors": [{"code", "title", "detail", "status"}], "traceId"}``):
 
@@ -88,9 +131,11 @@ What the emulated tenant does (errors are ``{"errors": [{"code", "title", "detai
   cursor); identity providers also filter on ``protocol`` and ``active``.
 """
 
+from .hds import decode_bearer_token
 from .qscloud import QscloudEmulator
 from .qseow import QseowEmulator, Session
 from .server import EmulatorServer, RecordedRequest, Request, Response, Router
+from .tls import write_ca_bundle
 
 __all__ = ["EmulatorServer", "QscloudEmulator", "QseowEmulator", "RecordedRequest", "Request", "Response", "Router",
-           "Session"]
+           "Session", "decode_bearer_token", "write_ca_bundle"]

@@ -1,6 +1,7 @@
 """The QSEoW emulator: the proxy (virtual proxies by prefix, JWT authentication, session cookies) in front of
-a small in-memory Repository Service (QRS). See the package docstring for the API; the JWT rules are in
-:mod:`.qseow_jwt`, the QRS entities and their validation in :mod:`.qrs_entities`.
+a small in-memory Repository Service (QRS) and the Hybrid Deployment Service (HDS). See the package docstring for
+the API; the JWT rules are in :mod:`.qseow_jwt`, the QRS entities and their validation in :mod:`.qrs_entities`,
+the HDS in :mod:`.hds`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import qrs_entities as qrs
+from . import hds, qrs_entities as qrs
 from .qrs_entities import AUTH_JWT, Entity
 from .qseow_jwt import Identity, Refused, verify
 from .server import EmulatorServer, Handler, HttpError, MountedEmulator, Request, Response, Router
@@ -53,14 +54,16 @@ class _Call:
 
 
 class QseowEmulator(MountedEmulator):
-    """An emulated Qlik Sense Enterprise on Windows: proxy + QRS, on an :class:`EmulatorServer`.
+    """An emulated Qlik Sense Enterprise on Windows: proxy + QRS + HDS, on an :class:`EmulatorServer`.
 
-    With ``server=None`` it starts its own server (HTTPS when ``tls``, its certificate ``cert``) and stops it
-    on :meth:`close`; given a ``server``, it mounts itself there (``tls`` and ``cert`` are then the server's).
+    With ``server=None`` it starts its own server (HTTPS when ``tls``, its certificate ``cert``, issued by a CA
+    of its own with ``own_ca``) and stops it on :meth:`close`; given a ``server``, it mounts itself there
+    (``tls``, ``cert`` and ``own_ca`` are then the server's).
     """
 
-    def __init__(self, tls: bool = True, *, server: EmulatorServer | None = None, cert: CertKind = "valid") -> None:
-        super().__init__(tls, server=server, cert=cert)
+    def __init__(self, tls: bool = True, *, server: EmulatorServer | None = None, cert: CertKind = "valid",
+                 own_ca: bool = False) -> None:
+        super().__init__(tls, server=server, cert=cert, own_ca=own_ca)
         self._stamps = qrs.Stamps()
         self._nodes: dict[str, Entity] = {}
         self._proxy_services: dict[str, Entity] = {}
@@ -69,8 +72,10 @@ class QseowEmulator(MountedEmulator):
         self._users: dict[tuple[str, str], Entity] = {}
         self._admins: set[tuple[str, str]] = set()
         self._sessions: dict[str, Session] = {}
+        self._logouts: list[str] = []
         self._xrfkeys: list[str] = []
         self._bump_on_put: set[str] = set()
+        self._hds = hds.Hds()
         self.central_node = self._add_node("Central", CENTRAL_HOST, central=True)
         self._router = self._qrs_routes()
         self._mount()
@@ -84,9 +89,41 @@ class QseowEmulator(MountedEmulator):
             return list(self._xrfkeys)
 
     @property
+    def logouts(self) -> list[str]:
+        """The id of every session ended by ``DELETE /<prefix>/qps/user`` (the hub's log out), in order."""
+        with self._lock:
+            return list(self._logouts)
+
+    @property
     def sessions(self) -> list[Session]:
         with self._lock:
             return list(self._sessions.values())
+
+    @property
+    def deployments(self) -> list[hds.Deployment]:
+        """The HDS's cloud-distribution deployments (copies), in creation order."""
+        with self._lock:
+            return self._hds.deployments
+
+    @property
+    def site_id(self) -> str:
+        """The site uuid in the issuer and kid of every local bearer token of this emulator."""
+        return self._hds.site_id
+
+    @property
+    def site_issuer(self) -> str:
+        """``https://qlik.<site uuid>``: ``issuerConfig.issuer`` of every local bearer token."""
+        return self._hds.site_issuer
+
+    @property
+    def site_kid(self) -> str:
+        """``qlik-<site uuid>``: ``staticKeys[0].kid`` of every local bearer token."""
+        return self._hds.site_kid
+
+    @property
+    def site_public_pem(self) -> str:
+        """The site's RSA public key as ``staticKeys[0].pem`` has it (SPKI PEM on one line)."""
+        return self._hds.site_public_pem
 
     def virtual_proxy(self, prefix: str) -> Entity:
         """The VirtualProxyConfig with this prefix (a copy)."""
@@ -140,6 +177,27 @@ class QseowEmulator(MountedEmulator):
         """Add a rim node, with its own proxy service; returns the ServerNodeConfiguration."""
         with self._lock:
             return copy.deepcopy(self._add_node(name, host_name, central=False))
+
+    def add_deployment(self, name: str, service_url: str) -> hds.Deployment:
+        """Add an HDS deployment as ``POST /api/hds/v1/Deployments`` does (audience ``qlik.api``, local bearer
+        token); returns it. ``ValueError`` if invalid, or if the name is taken."""
+        body = {"name": name, "audience": hds.AUDIENCE, "serviceUrl": service_url, "localBearerToken": True}
+        with self._lock:
+            try:
+                return self._hds.create(body)
+            except hds.HdsError as exc:
+                raise ValueError(exc.detail) from exc
+
+    def set_bearer_token_format(self, token_format: str) -> None:
+        """How ``elastictokenconfig`` answers: ``"json-string"`` (the default: ``application/json``, the body a
+        JSON string literal) or ``"text"`` (``text/plain``, the bare base64)."""
+        with self._lock:
+            self._hds.set_token_format(token_format)
+
+    def disable_hds(self) -> None:
+        """Emulate a server without the HDS: every ``/api/hds/...`` path is then the proxy's 404 page."""
+        with self._lock:
+            self._hds.enabled = False
 
     def bump_modified_date_on_next_put(self, entity_id: str) -> None:
         """Make the next PUT of this VirtualProxyConfig or ProxyService meet a newer ``modifiedDate`` (a 409)."""
@@ -219,6 +277,13 @@ class QseowEmulator(MountedEmulator):
         path = rest.lower()
         if path == "/qrs" or path.startswith("/qrs/"):
             return self._qrs(session, rest, request)
+        if path == "/qps/user" and request.method == "DELETE":  # the hub's log out: this session ends
+            del self._sessions[session.id]
+            self._logouts.append(session.id)
+            return Response.json({"session": session.id, "userDirectory": session.user_directory,
+                                  "userId": session.user_id})
+        if self._hds.enabled and hds.is_hds_path(rest):  # no xrfkey: the public script sends none
+            return self._hds.handle(request, rest, admin=self._is_admin(session))
         if path in ("", "/") or path.startswith("/hub"):
             return Response(200, b"<html><head><title>Qlik Sense Hub</title></head><body></body></html>",
                             "text/html; charset=utf-8")
@@ -231,7 +296,7 @@ class QseowEmulator(MountedEmulator):
         if xrfkey is None:
             return Response.text(403, XRFKEY_FAILED)
         self._xrfkeys.append(xrfkey)
-        call = _Call(request, session, (session.user_directory, session.user_id) in self._admins)
+        call = _Call(request, session, self._is_admin(session))
         try:
             response = self._router.dispatch(request.method, path, call)
         except HttpError as exc:
@@ -326,6 +391,9 @@ class QseowEmulator(MountedEmulator):
         return Response.json(qrs.render_proxy_service(updated, self._vps))
 
     # --- state helpers (called with the lock held) -------------------------------------------------------
+
+    def _is_admin(self, session: Session) -> bool:
+        return (session.user_directory, session.user_id) in self._admins
 
     def _create_vp(self, body: Any) -> Entity:
         vp = qrs.virtual_proxy(body, current=None, others=self._vps.values(), nodes=self._nodes,

@@ -159,11 +159,15 @@ class EmulatorServer:
     It records every request (:attr:`requests`), answers injected faults before the backends see a request
     (:meth:`fail_next`, :meth:`stall`), and keeps the tracebacks of backend errors (:attr:`errors`: a
     fixture fails the test when it is not empty). Use as a context manager, or call :meth:`close`.
+
+    Over HTTPS (``tls``) its certificate (``cert``) is issued by the test session's shared CA, or with
+    ``own_ca`` by a fresh CA of this server's own (:attr:`ca_cert_path` is then that CA, and trusts no other
+    emulator server).
     """
 
-    def __init__(self, *, tls: bool = True, cert: CertKind = "valid") -> None:
+    def __init__(self, *, tls: bool = True, cert: CertKind = "valid", own_ca: bool = False) -> None:
         self._folder = tempfile.TemporaryDirectory(prefix="qlik-emulator-")
-        self._tls = server_tls(Path(self._folder.name), cert) if tls else None
+        self._tls = server_tls(Path(self._folder.name), cert, own=own_ca) if tls else None
         self._lock = threading.Lock()
         self._backends: list[Backend] = []
         self._requests: list[RecordedRequest] = []
@@ -193,6 +197,11 @@ class EmulatorServer:
     def ca_cert_path(self) -> Path:
         """The PEM of the test CA that the server certificate chains to (HTTPS servers only)."""
         return self._require_tls().ca_cert_path
+
+    @property
+    def ca_cert_pem(self) -> bytes:
+        """That CA's certificate (HTTPS servers only)."""
+        return self._require_tls().ca_cert_pem
 
     @property
     def server_cert_pem(self) -> bytes:
@@ -389,9 +398,10 @@ class MountedEmulator:
     """What every emulator shares: a server of its own or one it is mounted on, the addresses and recordings
     tests read, and ``close``. A subclass sets up its state, then calls :meth:`_mount`."""
 
-    def __init__(self, tls: bool = True, *, server: EmulatorServer | None = None, cert: CertKind = "valid") -> None:
+    def __init__(self, tls: bool = True, *, server: EmulatorServer | None = None, cert: CertKind = "valid",
+                 own_ca: bool = False) -> None:
         self._own_server = server is None
-        self.server = server or EmulatorServer(tls=tls, cert=cert)
+        self.server = server or EmulatorServer(tls=tls, cert=cert, own_ca=own_ca)
         self.fail_next = self.server.fail_next
         self.stall = self.server.stall
         self._lock = threading.RLock()

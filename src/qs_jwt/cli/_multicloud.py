@@ -183,6 +183,7 @@ class _Run:
                 self.deployments.append(deployment)
                 result["deploymentId"] = deployment.get("id")
                 result["createdDeployment"] = True
+                result["deploymentName"] = tenant.name
             token = self.qseow.deployment_bearer_token(str(deployment["id"]))
             body = multicloud_idp_body(token, tenant_id=cloud.tenant_id(),
                                        description=f"QSEoW {self.site}, deployment {tenant.name} (qs-jwt)")
@@ -210,8 +211,8 @@ class _Run:
 
 def _with_orphan(message: str, result: dict[str, Any]) -> str:
     if result.get("createdDeployment") and result.get("status") != "created":
-        return (f"{message}; the deployment {result['deploymentId']!s} was created on QSEoW and is kept: the next run "
-                "reuses it")
+        return (f"{message}; the deployment {result['deploymentId']!s} ({result.get('deploymentName')!s}) was "
+                "created on QSEoW and is kept: the next run reuses it (or delete it in the QMC, Cloud distribution)")
     return message
 
 
@@ -231,7 +232,8 @@ def setup(args: argparse.Namespace, log: Log) -> int:
         for number, tenant in enumerate(tenants, 1):
             result = run.tenant(tenant)
             results.append(result)
-            shown = {key: value for key, value in result.items() if key not in ("api", "createdDeployment")}
+            shown = {key: value for key, value in result.items()
+                     if key not in ("api", "createdDeployment", "deploymentName")}
             emit(to_json(shown, indent=None))
             log.info(f"[{number}/{len(tenants)}] {tenant.url}: {_progress(result)}")
     failed = [result for result in results if result["status"] == "failed"]
