@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPubl
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
 
 from conftest import key_bytes
-from qlik_emulator import EmulatorServer, QscloudEmulator, QseowEmulator, decode_bearer_token, fixtures, write_ca_bundle
+from qlik_emulator import EmulatorServer, QscloudEmulator, QseowEmulator, decode_bearer_token, write_ca_bundle
 from qlik_emulator.client import Reply, send
 from qlik_emulator.fixtures import QSCLOUD_TENANT_API_KEYS
 from qlik_emulator.tls import shared_ca

@@ -339,15 +339,15 @@ class QseowClient:
         """End the virtual proxy's session for this client, as the hub's log out does (``DELETE /qps/user``), so
         that runs do not pile up towards QSEoW's limit of five sessions per user. Best effort: a failure is
         ignored (the session then ends after the virtual proxy's inactivity timeout)."""
+        import contextlib
+
         from .errors import QsJwtError
 
         if not self._session:
             return
         self._session = False
-        try:
+        with contextlib.suppress(QsJwtError):
             self._http.request("DELETE", "/qps/user", expect_json=False)
-        except QsJwtError:
-            pass
         self._http.cookies.clear()
 
     @property
