@@ -30,6 +30,7 @@ __all__ = [
     "DEPLOYMENT_AUDIENCE",
     "HDS_PATH",
     "QseowClient",
+    "certificate_thumbprint",
     "check_virtual_proxy",
     "describe_certificate_chain",
     "explain_unauthorized",
@@ -170,6 +171,11 @@ def _header_name(value: object) -> str:
         raise InvalidValueError("use letters, digits and - _ . only (it names a cookie and a header)",
                                 param="session_cookie_header")
     return value
+
+
+def certificate_thumbprint(pem: object) -> str | None:
+    """The RFC 7638 thumbprint of the RSA key of a PEM certificate (as a virtual proxy stores it), or None."""
+    return _thumbprint_of_pem(pem)
 
 
 def _thumbprint_of_pem(pem: object) -> str | None:

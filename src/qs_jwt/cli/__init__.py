@@ -608,6 +608,23 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         vk.add_argument("--output", choices=["text", "json"], default="text", help="text (default) or json")
         _add_connection(vk)
         _add_admin_jwt(vk)
+        vr = qseow_command(
+            "rotate-cert", "replace a virtual proxy's JWT certificate (the new key's)",
+            "Replace the JWT certificate of the virtual proxy PREFIX: the whole entity is read and written back with\n"
+            "its modifiedDate (PUT /qrs/virtualproxyconfig/{id}; a conflict is retried once), and the stored entity\n"
+            "is checked: the new certificate, every other field unchanged. Tokens signed with the old key stop\n"
+            "working through it at once: it asks first (--yes skips the question; without a terminal, --yes is\n"
+            "needed).",
+            "qs-jwt qseow virtual-proxy rotate-cert jwt --cert-file-prefix keys/new- --server "
+            "https://qlik.example.com/admin --jwt-file admin-token.txt --yes",
+            vp_commands,
+        )
+        vr.add_argument("prefix", metavar="PREFIX", help="the virtual proxy whose certificate is replaced")
+        _add_new_key(vr, private=False)
+        vr.add_argument("--yes", action="store_true", help="do not ask")
+        vr.add_argument("--output", choices=["text", "json"], default="text", help="text (default) or json")
+        _add_connection(vr)
+        _add_admin_jwt(vr)
 
         dp = qseow_command(
             "deployment", "create cloud-distribution deployments; print their bearer tokens",
@@ -841,6 +858,43 @@ def _add_qscloud(qcl: argparse.ArgumentParser) -> None:
                     help="text (default) or json: {ok, findings, thumbprint, identityProvider}")
     _add_tenant(ik)
     _add_api_key(ik)
+    ir = sub(
+        "rotate", "add a second JWT identity provider for the issuer, with a new key",
+        "Rotate the key of the JWT identity provider of --issuer: make (--cert-file-prefix) or bring the new key,\n"
+        "create a second identity provider for the issuer with it (kid: the new key's thumbprint; description and\n"
+        "clock tolerance copied), check it, and print what every token minter must change. The old one keeps\n"
+        "working until 'idp retire'. Run again after a success, it reports the rotation instead of making another.\n"
+        "--verify-sub SUB also logs in once with a token from the new key (this creates or touches that user).",
+        "qs-jwt qscloud idp rotate --tenant your-tenant.eu.qlikcloud.com --api-key-file api-key.txt --issuer my-app "
+        "--cert-file-prefix keys/2027-",
+        idp_commands,
+    )
+    ir.add_argument("--issuer", required=True, help="the issuer whose key is rotated")
+    ir.add_argument("--new-keyid", metavar="KID", help="the new key's kid (default: its RFC 7638 thumbprint)")
+    ir.add_argument("--new-issuer", metavar="ISS",
+                    help="give the new identity provider this issuer (when Qlik refuses two for one issuer)")
+    ir.add_argument("--verify-sub", metavar="SUB", help="log in once as SUB with a token from the new key")
+    ir.add_argument("--dry-run", action="store_true", help="show what would be made; write and send nothing")
+    ir.add_argument("--output", choices=["text", "json"], default="text", help="text (default) or json")
+    _add_new_key(ir, private=True)
+    _add_tenant(ir)
+    _add_api_key(ir)
+    it = sub(
+        "retire", "delete the issuer's other JWT identity providers, keeping one kid",
+        "Delete every JWT identity provider of --issuer except the one with --keep-kid (which must exist and be\n"
+        "active), after showing which: tokens with their kids stop working. It asks first (--yes skips the\n"
+        "question; without a terminal, --yes is needed). --dry-run shows what it would delete.",
+        "qs-jwt qscloud idp retire --tenant your-tenant.eu.qlikcloud.com --api-key-file api-key.txt --issuer my-app "
+        "--keep-kid NEW_KID",
+        idp_commands,
+    )
+    it.add_argument("--issuer", required=True, help="the issuer")
+    it.add_argument("--keep-kid", required=True, metavar="KID", help="the kid of the identity provider to keep")
+    it.add_argument("--yes", action="store_true", help="do not ask")
+    it.add_argument("--dry-run", action="store_true", help="show what would be deleted; delete nothing")
+    it.add_argument("--output", choices=["text", "json"], default="text", help="text (default) or json")
+    _add_tenant(it)
+    _add_api_key(it)
 
     mc = sub(
         "multicloud", "decode a QSEoW deployment's bearer token; create a multi-cloud identity provider",
@@ -877,6 +931,24 @@ def _add_qscloud(qcl: argparse.ArgumentParser) -> None:
     g.add_argument("--dry-run", action="store_true", help="print the body, send nothing")
     _add_tenant(mk, required=False)
     _add_api_key(mk)
+
+
+def _add_new_key(parser: argparse.ArgumentParser, *, private: bool) -> None:
+    g = parser.add_argument_group("the new key (make it with --cert-file-prefix, or bring its files)")
+    g.add_argument("--cert-file-prefix", metavar="PREFIX",
+                   help="make a new key pair and certificate: PREFIXprivatekey.pem, PREFIXpublickey.pem, "
+                        "PREFIXpublickey.cer (existing files are never replaced)")
+    g.add_argument("--cert-create-expires-days", type=int, metavar="DAYS",
+                   help="validity of the new certificate in days (default 1825)")
+    g.add_argument("--cert-create-key-size", type=int, default=4096, choices=[2048, 3072, 4096],
+                   metavar="2048|3072|4096", help="RSA key size (default 4096)")
+    g.add_argument("--cert-create-cn", default="qs-jwt", metavar="CN", help="certificate common name (default qs-jwt)")
+    g.add_argument("--new-cert-file" if private else "--cert-file", dest="new_cert_file", metavar="FILE",
+                   help="or the new key's certificate (PEM, DER or PKCS#12)")
+    if private:
+        g.add_argument("--new-private-key-file", metavar="FILE", help="and the new private key (to check and log in)")
+        g.add_argument("--cert-privatekey-passphrase-file", metavar="FILE",
+                       help="passphrase of an encrypted --new-private-key-file")
 
 
 def _clock_tolerance(text: str) -> int:
@@ -957,6 +1029,10 @@ def _command(args: argparse.Namespace) -> Any:
             return {"create": _multicloud.deployment_create,
                     "bearer-token": _multicloud.deployment_bearer_token}[args.dp_command]
         if args.qseow_command == "virtual-proxy":
+            if args.vp_command == "rotate-cert":
+                from . import _rotate
+
+                return _rotate.vp_rotate_cert
             return {"create": _qseow.vp_create, "list": _qseow.vp_list, "check": _qseow.vp_check}[args.vp_command]
         return {"call": _qseow.call, "server-cert": _qseow.server_cert,
                 "qlik-cli-context": _qseow.qlik_cli_context}[args.qseow_command]
@@ -968,6 +1044,10 @@ def _command(args: argparse.Namespace) -> Any:
         from . import _qscloud
 
         if args.qscloud_command == "idp":
+            if args.idp_command in ("rotate", "retire"):
+                from . import _rotate
+
+                return _rotate.idp_rotate if args.idp_command == "rotate" else _rotate.idp_retire
             return {"create": _qscloud.idp_create, "list": _qscloud.idp_list, "get": _qscloud.idp_get,
                     "delete": _qscloud.idp_delete, "check": _qscloud.idp_check}[args.idp_command]
         if args.qscloud_command == "multicloud":

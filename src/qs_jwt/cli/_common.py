@@ -106,6 +106,7 @@ COMMAND_PARAM_FLAGS = {
                 "description": "--description", "hostname": "--hostname", "bearer_token": "--bearer-token"},
     "qscloud idp": {"kid": "--keyid", "clock_tolerance": "--clock-tolerance"},
     "qscloud idp create": {"passphrase": "--cert-passphrase-file"},
+    "qscloud idp rotate": {"kid": "--new-keyid", "issuer": "--new-issuer"},
     "qscloud multicloud create": {"bearer_token": "--from-bearer-token"},
 }
 

@@ -121,7 +121,8 @@ def _new_key_signer(args: argparse.Namespace, log: Log) -> tuple[Signer, str]:
 
 def signer_for(args: argparse.Namespace, log: Log) -> Signer:
     """A signer for the key the options or $QS_JWT_PRIVATE_KEY give."""
-    ignored = [flag for flag, name, default in _CERT_CREATE_OPTIONS if getattr(args, name, default) != default]
+    ignored = [flag for flag, name, default in _CERT_CREATE_OPTIONS  # only where --cert-create is an option
+               if hasattr(args, "cert_create") and getattr(args, name, default) != default]
     if ignored:
         log.warn(f"{', '.join(ignored)} only {'applies' if len(ignored) == 1 else 'apply'} with --cert-create; "
                  "ignored")
