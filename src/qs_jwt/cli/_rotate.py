@@ -72,12 +72,10 @@ class _NewKey:
             raise UsageError("give --cert-file-prefix PREFIX (make a new key pair) or the new key's files "
                              + ("(--new-cert-file and --new-private-key-file)" if need_private else "(--cert-file)"))
         self.made = made
-        if made:
-            from .._files import check_outputs
-            from ..certs import key_file_paths
-
-            check_outputs(list(key_file_paths(args.cert_file_prefix)), force=False)  # before anything is sent
-            self.certificate: bytes | None = None
+        self.certificate: bytes | None = None
+        if made and self._existing_pair(args.cert_file_prefix, need_private):
+            self.made = False
+        elif made:
             self.key_path = f"{args.cert_file_prefix}privatekey.pem"
             self.cert_path = f"{args.cert_file_prefix}publickey.cer"
         else:
@@ -92,10 +90,34 @@ class _NewKey:
             if need_private:
                 self._load_private(args.new_private_key_file)
 
-    def _load_private(self, path: str) -> None:
+    def _existing_pair(self, prefix: str, need_private: bool) -> bool:
+        """The key files of an earlier run at ``prefix`` (all three there): used, not replaced. Some of them only:
+        an error. None: False (they are made)."""
+        import os
+
+        from .._files import check_outputs
+        from ..certs import key_file_paths
+        from ..errors import OutputExistsError
+
+        paths = key_file_paths(prefix)
+        try:
+            check_outputs(list(paths), force=False)  # before anything is sent
+        except OutputExistsError:
+            if not all(os.path.isfile(path) for path in paths):
+                raise
+        else:
+            return False
+        self.log.info(f"using the key files an earlier run made: {paths[0]}, {paths[2]} (they are never replaced)")
+        self.certificate = read_input("--cert-file-prefix", paths[2], what="certificate")[0]
+        self.cert_path, self.key_path = paths[2], paths[0]
+        if need_private:
+            self._load_private(paths[0], flag="--cert-file-prefix")
+        return True
+
+    def _load_private(self, path: str, flag: str = "--new-private-key-file") -> None:
         from ..keys import load_private_key, load_public_key
 
-        data, name = read_input("--new-private-key-file", path, what="private key")
+        data, name = read_input(flag, path, what="private key")
         passphrase = read_passphrase("--cert-privatekey-passphrase-file", self.args.cert_privatekey_passphrase_file,
                                      self.log)
         self.private_key = load_private_key(data, passphrase=passphrase, source=name)
