@@ -399,11 +399,12 @@ class QseowClient:
         bearer = not self._session
         if bearer:
             sent["Authorization"] = f"Bearer {self._jwt}"
-        response = self._http.request(method, path, params=query, headers=sent, json=json, content=content,
+        try:
+            return self._http.request(method, path, params=query, headers=sent, json=json, content=content,
                                       expect_json=expect_json)
-        if bearer and self._http.cookies:
-            self._session = True  # the JWT was accepted (a 2xx) and the proxy set its session cookie
-        return response
+        finally:  # the proxy took the JWT and set its session cookie (even if the answer was an error): a session
+            if bearer and self._http.cookies:
+                self._session = True
 
     def qrs(self, method: str, path: str, *, json: object = None, params: Sequence[tuple[str, str]] = ()) -> Any:
         """A QRS call (``path`` under ``/qrs/``); the JSON answer."""

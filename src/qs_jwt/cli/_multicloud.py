@@ -89,6 +89,9 @@ def read_tenants(path: str) -> list[_Tenant]:
     API key file paths are taken from the tenants file's folder. Every row is checked before anything is done."""
     from ..qscloud import normalize_tenant_url
 
+    if path != "-" and os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise UsageError("--tenants-file: no tenant: the file is empty (a CSV file with the header "
+                         "tenant,api_key_file[,name])")
     raw, shown = read_input("--tenants-file", path, what="tenants file")
     if len(raw) > _MAX_TENANTS_FILE:
         raise UsageError("--tenants-file: larger than 4 MiB: not a tenants file")
@@ -166,6 +169,8 @@ class _Run:
                 result.update(status="skipped", identityProviderId=existing[0].get("id"),
                               error=None, reason="the tenant has a multi-cloud identity provider (--replace "
                                                  "replaces it)")
+                if self.args.dry_run:
+                    result["dryRun"] = True
                 return
             deployment = self._deployment_of(tenant)
             if deployment is not None:
