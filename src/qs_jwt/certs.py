@@ -44,6 +44,7 @@ __all__ = [
     "MAX_CERT_DAYS",
     "KeyFiles",
     "KeyInfo",
+    "check_key_files",
     "create_key_files",
     "create_self_signed_certificate",
     "describe_key_material",
@@ -174,6 +175,15 @@ class KeyFiles:
 def key_file_paths(prefix: str = "") -> tuple[str, str, str]:
     """The private key, public key and certificate paths for a file-name prefix (may include folders)."""
     return (prefix + PRIVATE_KEY_NAME, prefix + PUBLIC_KEY_NAME, prefix + CERTIFICATE_NAME)
+
+
+def check_key_files(prefix: str = "", *, force: bool = False) -> None:
+    """Refuse, before any work, the key files :func:`create_key_files` would write at ``prefix`` when they exist
+    (unless ``force``) or cannot be written.
+
+    :raises OutputExistsError: some exist; :raises FileWriteError: a path cannot be a file.
+    """
+    check_outputs(list(key_file_paths(prefix)), force=force)
 
 
 def create_key_files(

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "RotationState",
     "VirtualProxyRotation",
+    "check_rotation",
     "create_rotated_identity_provider",
     "identity_providers_to_retire",
     "replace_virtual_proxy_certificate",
@@ -83,8 +84,9 @@ def rotation_state(identity_providers: Iterable[Mapping[str, Any]], issuer: str,
     thumbprint = jwk_thumbprint(new_public_key) if new_public_key is not None else None
 
     def is_new(idp: Mapping[str, Any]) -> bool:
-        return ((thumbprint is not None and identity_provider_thumbprint(idp) == thumbprint)
-                or (new_kid is not None and _kid(idp) == new_kid))
+        if thumbprint is not None:  # the key decides; a kid given must match too
+            return identity_provider_thumbprint(idp) == thumbprint and new_kid in (None, _kid(idp))
+        return new_kid is not None and _kid(idp) == new_kid
 
     rotated = [idp for idp in found if is_new(idp)]
     if len(found) == 2 and len(rotated) == 1:
@@ -128,12 +130,7 @@ def create_rotated_identity_provider(
     kid = body["options"]["staticKeys"][0]["kid"]
     from .qscloud import identity_provider_thumbprint
 
-    if identity_provider_thumbprint(body) == identity_provider_thumbprint(current):
-        raise QsJwtError(f"the new key is the one the identity provider {current.get('id')!s} holds already: "
-                         "there is nothing to rotate (make a new key, or bring another one)")
-    if issuer == state.issuer and kid == _kid(current):
-        raise InvalidValueError("is the current identity provider's kid: give the new key another one",
-                                param="kid")
+    check_rotation(state, identity_provider_thumbprint(body), kid, new_issuer)
     try:
         created = client.create_identity_provider(body)
     except QlikApiError as exc:
@@ -149,6 +146,21 @@ def create_rotated_identity_provider(
     _pem, public_key, _cert = _key_material(certificate, None)
     check = check_identity_providers([created], public_key, issuer=issuer, keyid=kid)
     return created, check
+
+
+def check_rotation(state: RotationState, new_thumbprint: str | None, new_kid: str | None,
+                   new_issuer: str | None = None) -> None:
+    """Refuse a rotation to the key the identity provider holds already, or to its kid (for the same issuer).
+    ``None`` for what is not known yet (a key still to be made, a kid still to be derived)."""
+    from .qscloud import identity_provider_thumbprint
+
+    current = state.current
+    if new_thumbprint is not None and new_thumbprint == identity_provider_thumbprint(current):
+        raise QsJwtError(f"the new key is the one the identity provider {current.get('id')!s} holds already: "
+                         "there is nothing to rotate (make a new key, or bring another one)")
+    if new_kid is not None and (new_issuer or state.issuer) == state.issuer and new_kid == _kid(current):
+        raise InvalidValueError("is the current identity provider's kid: give the new key another one",
+                                param="kid")
 
 
 def _first_tenant(idp: Mapping[str, Any]) -> str | None:

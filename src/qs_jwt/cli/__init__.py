@@ -293,6 +293,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--loglevel", dest="loglevel_global", default=None, choices=list(LOG_LEVELS),
                         metavar="LEVEL", help="messages on stderr: error, warn, info (default), verbose or debug; "
                         "also accepted after the command")
+    parser.add_argument("--profile", metavar="NAME", help="take option values from the profile NAME of the config "
+                        "file (else $QS_JWT_PROFILE); also accepted after the command")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     def command(name: str, help_text: str, description: str, example: str) -> argparse.ArgumentParser:
@@ -692,6 +694,31 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         _add_connection(ms)
         _add_qseow_minting(ms)
 
+    # profile -------------------------------------------------------------------------------------
+    pr = command(
+        "profile", "list the profiles of the config file, or show one",
+        "Named profiles hold option values (issuer, keyid, key file, tenant, server, CA certificate, API key file,\n"
+        "...) in a TOML file: $QS_JWT_CONFIG, else ~/.config/qs-jwt/config.toml (%APPDATA%\\qs-jwt\\config.toml\n"
+        "on Windows), as [profiles.NAME] tables of long option names. --profile NAME (or $QS_JWT_PROFILE) uses one;\n"
+        "the command line wins over $QS_JWT_<OPTION>, which wins over the profile.",
+        "qs-jwt profile show prod",
+    )
+    if wanted("profile"):
+        pr_commands = pr.add_subparsers(dest="profile_command", metavar="SUBCOMMAND", parser_class=_Parser)
+        pl = pr_commands.add_parser("list", help="list the profiles", description="List the profiles of the file.",
+                                    epilog=f"example:\n  qs-jwt profile list\n\n{EXIT_CODES_HELP}",
+                                    formatter_class=_Formatter, allow_abbrev=False)
+        _add_common(pl)
+        pl.add_argument("--output", choices=["text", "json"], default="text", help="text (default) or json")
+        ps = pr_commands.add_parser("show", help="show one profile (secrets never shown)",
+                                    description="Show the options of one profile; secret values are never shown, "
+                                                "files are shown by their path.",
+                                    epilog=f"example:\n  qs-jwt profile show prod\n\n{EXIT_CODES_HELP}",
+                                    formatter_class=_Formatter, allow_abbrev=False)
+        _add_common(ps)
+        ps.add_argument("name", metavar="NAME", help="the profile")
+        ps.add_argument("--output", choices=["text", "json"], default="text", help="text (default) or json")
+
     # qscloud -------------------------------------------------------------------------------------
     qcl = command(
         "qscloud", "log in to Qlik Cloud with a JWT, call any API, manage identity providers",
@@ -962,8 +989,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = _join_negative_values(list(sys.argv[1:] if argv is None else argv))
     if args_list[:1] == ["help"]:  # the Node tool's `qs-jwt help COMMAND`
         args_list = [*args_list[1:], "--help"]
-    parser = build_parser(_command_named(args_list) or "")  # "": the command list alone (--help, no command)
+    profile_warnings: list[str] = []
+    injected: dict[str, str] = {}
     try:
+        from ._profiles import inject, split_profile_option
+
+        args_list, profile = split_profile_option(args_list)
+        parser = build_parser(_command_named(args_list) or "")  # "": the command list alone (--help, no command)
+        if _command_named(args_list) is not None:
+            args_list, profile_warnings, injected = inject(parser, args_list, profile, build_parser)
         try:
             args, extras = parser.parse_known_args(args_list)
         except UsageError:
@@ -975,11 +1009,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(_unknown_arguments(parser, args, extras))
     except UsageError as exc:
         _print_error(f"{PROG}: error: {exc}")
+        if injected:
+            _print_error(f"{PROG}: values given by the environment or a profile: {', '.join(injected.values())}")
         return ExitCode.USAGE
     except SystemExit as exc:  # --help and --version
         return int(exc.code or 0)
     args.loglevel = (getattr(args, "loglevel", None) or getattr(args, "loglevel_group", None) or args.loglevel_global
                      or "info")
+    args.injected = injected
+    args.profile_warnings = profile_warnings
     if args.command is None:
         parser.print_help(sys.stderr)
         return ExitCode.USAGE
@@ -987,11 +1025,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.command, getattr(args, "cert_command", None), getattr(args, "qseow_command", None),
         getattr(args, "vp_command", None), getattr(args, "qscloud_command", None), getattr(args, "idp_command", None),
         getattr(args, "mc_command", None), getattr(args, "dp_command", None), getattr(args, "multicloud_command",
-                                                                                     None)) if part)
+                                                                                     None),
+        getattr(args, "profile_command", None)) if part)
     if (args.command == "qseow" and (args.qseow_command is None or
                                      (args.qseow_command == "virtual-proxy" and args.vp_command is None) or
                                      (args.qseow_command == "deployment" and args.dp_command is None))) or (
-            args.command == "multicloud" and args.multicloud_command is None):
+            args.command == "multicloud" and args.multicloud_command is None) or (
+            args.command == "profile" and args.profile_command is None):
         _print_error(f"{PROG} {args.command_path}: error: choose a subcommand (see '{PROG} {args.command_path} "
                      "--help')")
         return ExitCode.USAGE
@@ -1036,6 +1076,10 @@ def _command(args: argparse.Namespace) -> Any:
             return {"create": _qseow.vp_create, "list": _qseow.vp_list, "check": _qseow.vp_check}[args.vp_command]
         return {"call": _qseow.call, "server-cert": _qseow.server_cert,
                 "qlik-cli-context": _qseow.qlik_cli_context}[args.qseow_command]
+    if args.command == "profile":
+        from . import _profiles
+
+        return _profiles.profile_list if args.profile_command == "list" else _profiles.profile_show
     if args.command == "multicloud":
         from . import _multicloud
 
@@ -1060,7 +1104,7 @@ def _command(args: argparse.Namespace) -> Any:
 
 #: what is shown of an unknown argument: a long option's name, or a short one (-x); a pasted "-Secret9x" is not
 #: the commands, for finding which one a command line runs before the parser is built
-COMMANDS = ("create-qscloud", "create-qseow", "decode", "check", "cert", "qseow", "qscloud", "multicloud")
+COMMANDS = ("create-qscloud", "create-qseow", "decode", "check", "cert", "qseow", "qscloud", "multicloud", "profile")
 
 
 def _command_named(argv: list[str]) -> str | None:
@@ -1081,7 +1125,7 @@ _OPTION_NAME = re.compile(r"--[a-z][a-z0-9-]{0,38}|-[A-Za-z]")
 
 #: where the parser keeps each level of a command path, outermost first (one path is set at a time)
 _COMMAND_DESTS = ("command", "cert_command", "qseow_command", "vp_command", "dp_command", "qscloud_command",
-                  "idp_command", "mc_command", "multicloud_command")
+                  "idp_command", "mc_command", "multicloud_command", "profile_command")
 
 
 def _unknown_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace, extras: list[str]) -> str:

@@ -111,7 +111,9 @@ def _read_api_key_file(path: str) -> str:
 
 
 def _minting_given(args: argparse.Namespace) -> bool:
-    return any(getattr(args, name, None) is not None for name in ("issuer", "keyid", "sub", "useremail"))
+    """A user to make a token for (--sub or --useremail): --issuer and --keyid alone are settings (a profile
+    holds them), not a request to log in."""
+    return any(getattr(args, name, None) is not None for name in ("sub", "useremail"))
 
 
 def _jwt_given(args: argparse.Namespace) -> bool:
@@ -135,12 +137,10 @@ class _UserJwt:
                              "not both")
         if not given and not self.minted:
             raise UsageError("no JWT: give --jwt TOKEN, --jwt-file FILE, or the create-qscloud options that make one "
-                             "(--issuer, --keyid, --sub and a signing key)")
+                             "(--sub, --issuer, --keyid and a signing key)")
         if self.minted:
             missing = [flag for flag, name in (("--issuer", "issuer"), ("--keyid", "keyid")) if getattr(args, name)
                        is None]
-            if args.sub is None and args.useremail is None:
-                missing.append("--sub (or --useremail)")
             if missing:
                 raise UsageError(f"to make the token, {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
                                  "needed too")
@@ -157,7 +157,8 @@ class _UserJwt:
             self._signer = signer_for(args, log)
             self.public_key = self._signer.public_key
         else:
-            unused = [flag for flag, name in _KEY_OPTIONS if getattr(args, name, None) is not None]
+            unused = [flag for flag, name in _KEY_OPTIONS
+                      if getattr(args, name, None) is not None and name not in getattr(args, "injected", {})]
             if unused:
                 log.warn(f"{', '.join(unused)} {'is' if len(unused) == 1 else 'are'} not used when the JWT is given; "
                          "ignored")
@@ -279,6 +280,7 @@ def _call_command(args: argparse.Namespace, log: Log) -> int:
     body = request_body(args.data)
     query = pairs(args.query, "--query", "=")
     headers = dict(pairs(args.header, "--header", ":"))
+    _prefer_typed_credential(args)
     jwt_given = _jwt_given(args)
     if jwt_given and _api_key_given(args):
         raise UsageError("give the user's JWT (--jwt, --jwt-file or the minting options) or an API key, not both")
@@ -310,6 +312,24 @@ def _call_command(args: argparse.Namespace, log: Log) -> int:
         raise QlikApiError(f"{method} {response.url}: {response.status}: {len(failed)} item(s) failed: "
                            + "; ".join(failed), status=response.status, method=method, url=response.url)
     return code
+
+
+def _prefer_typed_credential(args: argparse.Namespace) -> None:
+    """A credential typed on the command line wins over a conflicting one from a profile or the environment."""
+    injected: dict[str, str] = getattr(args, "injected", {})
+
+    def typed(name: str) -> bool:
+        return getattr(args, name, None) is not None and name not in injected
+
+    user = ("jwt", "jwt_file", "sub", "useremail")
+    jwt_typed = any(typed(name) for name in user)
+    key_typed = typed("api_key") or typed("api_key_file")
+    if (jwt_typed or typed("session_file")) and not key_typed:
+        args.api_key = args.api_key_file = None
+    if key_typed and not jwt_typed:
+        for name in (*user, "session_file"):
+            if name in injected:
+                setattr(args, name, None)
 
 
 def _failed_items(response: Any) -> list[str]:

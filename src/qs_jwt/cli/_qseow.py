@@ -49,7 +49,8 @@ _KEY_OPTIONS = (("--cert-privatekey-file", "cert_privatekey_file"), ("--cert-pri
 
 
 def _warn_unused_key(args: argparse.Namespace, log: Log, why: str) -> None:
-    unused = [flag for flag, name in _KEY_OPTIONS if getattr(args, name, None) is not None]
+    unused = [flag for flag, name in _KEY_OPTIONS  # a profile's key file is for the commands that sign
+              if getattr(args, name, None) is not None and name not in getattr(args, "injected", {})]
     if unused:
         log.warn(f"{', '.join(unused)} {'is' if len(unused) == 1 else 'are'} not used {why}; ignored")
 

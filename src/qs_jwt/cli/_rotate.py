@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import QlikApiError, QsJwtError
 from ..qscloud import JWT_AUTH
 from ..rotation import (
+    check_rotation,
     create_rotated_identity_provider,
     identity_providers_to_retire,
     replace_virtual_proxy_certificate,
@@ -95,13 +96,12 @@ class _NewKey:
         an error. None: False (they are made)."""
         import os
 
-        from .._files import check_outputs
-        from ..certs import key_file_paths
+        from ..certs import check_key_files, key_file_paths
         from ..errors import OutputExistsError
 
         paths = key_file_paths(prefix)
         try:
-            check_outputs(list(paths), force=False)  # before anything is sent
+            check_key_files(prefix)  # before anything is sent
         except OutputExistsError:
             if not all(os.path.isfile(path) for path in paths):
                 raise
@@ -161,6 +161,10 @@ def idp_rotate(args: argparse.Namespace, log: Log) -> int:
             assert state.rotated is not None
             return _report_done(args, log, state.current, state.rotated)
         if args.dry_run:
+            from ..keys import jwk_thumbprint
+
+            thumbprint = jwk_thumbprint(public) if public is not None else None
+            check_rotation(state, thumbprint, args.new_keyid or thumbprint, args.new_issuer)
             log.info(f"would create a JWT identity provider for {args.new_issuer or args.issuer!r} beside "
                      f"{state.current.get('id')!s} (kid {_kid(state.current)!r})"
                      + (f", with a new key written to {args.cert_file_prefix}privatekey.pem" if new.made else ""))
@@ -181,10 +185,11 @@ def idp_rotate(args: argparse.Namespace, log: Log) -> int:
               "current": _summary(state.current)}
     log.info(f"created the identity provider {created.get('id')!s} for {issuer!r} with the kid {kid!r}; the old one "
              f"({state.current.get('id')!s}, kid {_kid(state.current)!r}) still works")
-    log.info(f"next: switch every token minter to --keyid {kid}"
-             + (f" --issuer {issuer}" if args.new_issuer else "") + f" and the key {new.key_path}; then retire the "
-             f"old one: qs-jwt qscloud idp retire --issuer {args.issuer} --keep-kid {kid}"
-             + (" (and the old issuer's, once unused)" if args.new_issuer else ""))
+    retire = (f"qs-jwt qscloud idp delete {state.current.get('id')!s}" if args.new_issuer else
+              f"qs-jwt qscloud idp retire --issuer={args.issuer} --keep-kid={kid}")
+    log.info(f"next: switch every token minter to --keyid={kid}"
+             + (f" --issuer={issuer}" if args.new_issuer else "") + f" and the key {new.key_path}; then retire the "
+             f"old one: {retire}")
     emit_result(args, result)
     return ExitCode.OK if check.ok and verified is not False else ExitCode.VERIFY
 
@@ -212,7 +217,7 @@ def _summary(idp: dict[str, Any]) -> dict[str, Any]:
 def _report_done(args: argparse.Namespace, log: Log, current: dict[str, Any], rotated: dict[str, Any]) -> int:
     log.info(f"the rotation is made already: the identity provider {rotated.get('id')!s} (kid {_kid(rotated)!r}) "
              f"holds the new key beside {current.get('id')!s} (kid {_kid(current)!r}); nothing was created. Next: "
-             f"switch the minters, then qs-jwt qscloud idp retire --issuer {args.issuer} --keep-kid {_kid(rotated)}")
+             f"switch the minters, then qs-jwt qscloud idp retire --issuer={args.issuer} --keep-kid={_kid(rotated)}")
     emit_result(args, {"status": "done", "issuer": args.issuer, "newKid": _kid(rotated),
                        "identityProviderId": rotated.get("id"), "current": _summary(current)})
     return ExitCode.OK

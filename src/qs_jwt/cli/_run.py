@@ -109,6 +109,16 @@ Command = Callable[[argparse.Namespace, Log], int]
 def run(command: Command, args: argparse.Namespace) -> int:
     """Run ``command``; return its exit code. Expected failures print one line, no traceback."""
     log = Log(args.loglevel)
+    for warning in getattr(args, "profile_warnings", ()):
+        log.warn(warning)
+    code = _run(command, args, log)
+    injected = getattr(args, "injected", {})
+    if code == ExitCode.USAGE and injected:
+        log.info(f"values given by the environment or a profile: {', '.join(injected.values())}")
+    return code
+
+
+def _run(command: Command, args: argparse.Namespace, log: Log) -> int:
     try:
         return command(args, log)
     except UsageError as exc:
