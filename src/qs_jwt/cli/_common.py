@@ -40,6 +40,9 @@ ENV_API_KEY = "QLIK_API_KEY"
 
 ENVIRONMENT_HELP = f"""\
 environment:
+  {"QS_JWT_<OPTION>":<30} the value of --<option> when not given (QS_JWT_ISSUER, QS_JWT_CERT_PRIVATEKEY_FILE)
+  {"QS_JWT_PROFILE":<30} the profile to use when no --profile NAME is given
+  {"QS_JWT_CONFIG":<30} the profile file (default: ~/.config/qs-jwt/config.toml; %APPDATA% on Windows)
   {ENV_PRIVATE_KEY:<30} PEM private key, used when no key option is given
   {ENV_PASSPHRASE:<30} passphrase of an encrypted private key
   {ENV_API_KEY:<30} Qlik Cloud API key (qscloud commands), used when no --api-key-file is given"""
