@@ -53,8 +53,8 @@ from .checks import (
 from .claims import Lifetime, check_text, lifetime_seconds
 from .durations import format_duration
 from .errors import ArgumentTypeError, InvalidValueError, QlikApiError, QlikConnectionError
-from .redact import redact
-from .tokens import Signer, Token
+from .redact import redact, secret_kind
+from .tokens import Signer, Token, decode_unverified
 
 if TYPE_CHECKING:
     from .http import HttpClient, HttpSettings
@@ -125,6 +125,10 @@ def _tenant_origin(tenant: object, param: str = "tenant") -> str:
     text = tenant.strip()
     if not text or any(ch.isspace() or not ch.isprintable() for ch in text) or len(text) > 2048:
         raise InvalidValueError("give the tenant's address, e.g. https://your-tenant.eu.qlikcloud.com", param=param)
+    kind = secret_kind(text)
+    if kind is not None:  # never echoed: a secret pasted into the wrong place
+        raise InvalidValueError(f"looks like {kind}, not a tenant's address such as "
+                                "https://your-tenant.eu.qlikcloud.com", param=param)
     if "://" not in text:
         text = f"https://{text}"
     try:
@@ -165,10 +169,12 @@ def token_endpoint(tenant: str) -> str:
 def _algorithm(algorithm: object, param: str) -> str:
     if not isinstance(algorithm, str):
         raise ArgumentTypeError(f"expected one of {', '.join(ASSERTION_ALGORITHMS)}", param=param)
+    if algorithm == "ES384":
+        raise InvalidValueError("ES384 is an EC key's algorithm; Qlik takes it, but qs-jwt signs with RSA keys only: "
+                                f"use {' or '.join(ASSERTION_ALGORITHMS)}", param=param)
     if algorithm not in ASSERTION_ALGORITHMS:
-        extra = " (Qlik also takes ES384, an EC key's algorithm: this tool signs with RSA keys only)"
         raise InvalidValueError(f"{escape_text(algorithm)} is not one Qlik takes for client assertions; use "
-                                f"{' or '.join(ASSERTION_ALGORITHMS)}{extra}", param=param)
+                                f"{' or '.join(ASSERTION_ALGORITHMS)}", param=param)
     return algorithm
 
 
@@ -232,7 +238,7 @@ _ASSERTION_FIX = "make the assertion with qs_jwt.oauth.create_client_assertion"
 
 
 def _rule_alg_assertion(ctx: TokenContext) -> Iterator[Finding]:
-    """alg: RS256, RS512 or ES384 (Private Key JWT reference, "Supported algorithms")."""
+    """alg: RS256, RS512 or ES384 (spec F, Private Key JWT reference, "Supported algorithms")."""
     alg = ctx.algorithm
     if alg in QLIK_ASSERTION_ALGORITHMS:
         return
@@ -245,7 +251,7 @@ def _rule_alg_assertion(ctx: TokenContext) -> Iterator[Finding]:
 
 
 def _rule_kid_assertion(ctx: TokenContext) -> Iterator[Finding]:
-    """kid: required in the header; it names the registered public key (Private Key JWT reference)."""
+    """kid: required in the header; it names the registered public key (spec F, Private Key JWT reference)."""
     kid = ctx.header.get("kid")
     fix = "put the kid of the public key registered on the OAuth client in the header (keyid)"
     if kid is None:
@@ -271,12 +277,12 @@ def _client_claim(ctx: TokenContext, claim: str) -> Iterator[Finding]:
 
 
 def _rule_iss_assertion(ctx: TokenContext) -> Iterator[Finding]:
-    """iss: the OAuth client id (Private Key JWT reference)."""
+    """iss: the OAuth client id (spec F, Private Key JWT reference)."""
     yield from _client_claim(ctx, "iss")
 
 
 def _rule_sub_assertion(ctx: TokenContext) -> Iterator[Finding]:
-    """sub: the OAuth client id, equal to iss (Private Key JWT reference)."""
+    """sub: the OAuth client id, equal to iss (spec F, Private Key JWT reference)."""
     yield from _client_claim(ctx, "sub")
     iss, sub = ctx.payload.get("iss"), ctx.payload.get("sub")
     if isinstance(iss, str) and isinstance(sub, str) and iss and sub and iss != sub and ctx.issuer is None:
@@ -285,7 +291,7 @@ def _rule_sub_assertion(ctx: TokenContext) -> Iterator[Finding]:
 
 
 def _rule_aud_assertion(ctx: TokenContext) -> Iterator[Finding]:
-    """aud: exactly ``https://<tenant>/oauth/token``, no trailing slash (Private Key JWT reference)."""
+    """aud: exactly ``https://<tenant>/oauth/token``, no trailing slash (spec F, Private Key JWT reference)."""
     aud = ctx.payload.get("aud")
     expected = ctx.audience
     shown = escape_text(expected) if expected else "https://<tenant>/oauth/token"
@@ -306,7 +312,7 @@ def _rule_aud_assertion(ctx: TokenContext) -> Iterator[Finding]:
 
 
 def _rule_jti_assertion(ctx: TokenContext) -> Iterator[Finding]:
-    """jti: a new UUID for each token request; Qlik takes an assertion once (Private Key JWT reference)."""
+    """jti: a new UUID for each token request; Qlik takes an assertion once (spec F, Private Key JWT reference)."""
     jti = ctx.payload.get("jti")
     if jti is None:
         yield Finding("jti", ERROR, "jti: missing; Qlik requires a new UUID in every assertion",
@@ -320,14 +326,14 @@ def _rule_jti_assertion(ctx: TokenContext) -> Iterator[Finding]:
 
 
 def _rule_time_claims_assertion(ctx: TokenContext) -> Iterator[Finding]:
-    """iat, exp: both required (Private Key JWT reference)."""
+    """iat, exp: both required (spec F, Private Key JWT reference)."""
     for claim, what in (("iat", "the issue time"), ("exp", "the expiry, at most 5 minutes after iat")):
         if claim not in ctx.payload:
             yield Finding(claim, ERROR, f"{claim}: missing; Qlik requires {what}", f"set {claim} ({_ASSERTION_FIX})")
 
 
 def _rule_lifetime_assertion(ctx: TokenContext) -> Iterator[Finding]:
-    """lifetime: exp after iat and at most 300 s after it (Private Key JWT reference)."""
+    """lifetime: exp after iat and at most 300 s after it (spec F, Private Key JWT reference)."""
     exp, iat = _number(ctx.payload.get("exp")), _number(ctx.payload.get("iat"))
     if exp is None or iat is None:
         return
@@ -340,17 +346,17 @@ def _rule_lifetime_assertion(ctx: TokenContext) -> Iterator[Finding]:
 
 
 def _rule_validity_assertion(ctx: TokenContext) -> Iterator[Finding]:
-    """exp, nbf, iat: not expired, not yet valid or issued in the future."""
+    """exp, nbf, iat: not expired, not yet valid or issued in the future (spec F: exp, iat)."""
     yield from _validity(ctx, iat_severity=ERROR)
 
 
 def _rule_signature_assertion(ctx: TokenContext) -> Iterator[Finding]:
-    """signature: verifies with the public key registered on the OAuth client."""
+    """signature: verifies with the public key registered on the OAuth client (spec F)."""
     verification = ctx.verification
     if verification is not None and verification.signature is False:
         yield Finding("signature", ERROR, f"signature: {verification.signature_error or 'does not verify'}",
-                      "sign with the private key whose public JWK is registered on the OAuth client, and give "
-                      "check that public key")
+                      "sign with the private key whose public JWK is registered on the OAuth client, and check "
+                      "with that public key")
 
 
 #: The rules of Qlik Cloud's client assertions (Private Key JWT), in report order.
@@ -395,8 +401,6 @@ def check_oauth_assertion(
     audience = None if tenant is None else token_endpoint(tenant)
     client = None if client_id is None else _text(client_id, "client_id", "the OAuth client id")
     kid = None if keyid is None else _text(keyid, "keyid", "the kid of the registered public key")
-    from .tokens import decode_unverified
-
     ec_signed = key is not None and decode_unverified(token).algorithm == "ES384"
     verification, seconds, current = _inspect(token, None if ec_signed else key, leeway, now)
     decoded = verification.decoded
@@ -499,13 +503,16 @@ def explain_oauth_error(
     text = _error_text(error).lower()
     assertion = auth_method == "private_key_jwt"
     client = f" {client_id}" if client_id else ""
-    endpoint = (token_endpoint(tenant) if tenant else "https://<tenant>/oauth/token")
+    try:
+        endpoint = token_endpoint(tenant) if tenant else None
+    except InvalidValueError:
+        endpoint = None
     if _has(text, r"\bjti\b", "replay", "used before", "already been used", "already used"):
         return ["the client assertion was used before: Qlik takes each assertion (its jti) once, so make a new one "
                 "for every token request (OAuthCredentials does)"]
     if _has(text, r"\baud\b", "audience"):
         sent = f"; this request sent {endpoint}, so give the tenant by the host name Qlik knows it by (not an " \
-               "alias or another address of it)" if tenant else ""
+               "alias or another address of it)" if endpoint else ""
         return ["the client assertion's aud is wrong: it must be exactly https://<tenant>/oauth/token, the tenant's "
                 f"token endpoint, without a trailing slash{sent}"]
     if _has(text, "signature"):
@@ -557,15 +564,27 @@ def explain_oauth_error(
     return []
 
 
-def _scrubbed(exc: QlikApiError, known: set[str]) -> QlikApiError:
-    """``exc`` with the secrets the request sent in its body removed from every text."""
-    def clean(value: str | None) -> str | None:
-        return None if value is None else redact(value, known)
+def _without(text: str, known: set[str]) -> str:
+    """``text`` without the ``known`` secrets: whole, or cut short where the HTTP layer shortened a long text
+    (its ``…``), which would leave the start of a secret that no longer matches it whole."""
+    for secret in known:
+        for end in range(len(secret) - 1, _MIN_SECRET - 1, -1):
+            if secret[:end] + "…" in text:
+                text = text.replace(secret[:end] + "…", "<secret redacted>…")
+    return redact(text, known)
 
-    items = tuple({name: redact(value, known) if isinstance(value, str) else value for name, value in item.items()}
+
+def _scrubbed(exc: QlikApiError, known: set[str]) -> QlikApiError:
+    """``exc`` with the secrets the request sent in its body removed from every text (the HTTP layer removes
+    those of the headers; a body is not its business)."""
+    def clean(value: str | None) -> str | None:
+        return None if value is None else _without(value, known)
+
+    items = tuple({name: _without(value, known) if isinstance(value, str) else value for name, value in item.items()}
                   for item in exc.items)
-    return QlikApiError(redact(str(exc), known), status=exc.status, code=clean(exc.code), detail=clean(exc.detail),
-                        trace_id=exc.trace_id, method=exc.method, url=exc.url, title=clean(exc.title), items=items)
+    return QlikApiError(_without(str(exc), known), status=exc.status, code=clean(exc.code),
+                        detail=clean(exc.detail), trace_id=exc.trace_id, method=exc.method, url=exc.url,
+                        title=clean(exc.title), items=items)
 
 
 def _expiry(value: object, now: float) -> _dt.datetime | None:
@@ -659,7 +678,8 @@ def _secret(value: object) -> str:
 class OAuthCredentials:
     """Access tokens of one OAuth client of one tenant, fetched from ``POST /oauth/token`` when needed and reused
     while valid; thread-safe (one instance serves every request of a web backend: concurrent callers share one
-    token request). A context manager; :meth:`close` closes its connections.
+    token request). Each token request opens a connection of its own and closes it: nothing is held between
+    requests (a token lives an hour; :meth:`close` and the context manager are there for symmetry).
 
     Give ``client_secret``, or ``assertion_key`` (with ``assertion_keyid``) to authenticate with a new client
     assertion per token request (Private Key JWT). Without ``impersonate`` the grant is ``client_credentials``
@@ -722,7 +742,6 @@ class OAuthCredentials:
         self._log = log
         self._margin = float(refresh_margin)
         self._lock = threading.Lock()
-        self._http: HttpClient | None = None
         self._token: AccessToken | None = None
         self._refresh_at = 0.0
         #: how many token requests were made (each one answered or refused)
@@ -754,10 +773,9 @@ class OAuthCredentials:
         self.close()
 
     def close(self) -> None:
+        """Forget the cached token (no connection is held between token requests)."""
         with self._lock:
-            if self._http is not None:
-                self._http.close()
-                self._http = None
+            self._token = None
 
     def token(self) -> AccessToken:
         """A valid access token: the cached one while it is not near its expiry, else a new one.
@@ -802,11 +820,9 @@ class OAuthCredentials:
             self._log(f"OAuth: {line}")
 
     def _client(self) -> HttpClient:
-        if self._http is None:
-            from .http import HttpClient, HttpSettings
+        from .http import HttpClient, HttpSettings
 
-            self._http = HttpClient(self.tenant, self._settings or HttpSettings(), log=self._log)
-        return self._http
+        return HttpClient(self.tenant, self._settings or HttpSettings(), log=self._log)
 
     def _body(self) -> tuple[dict[str, Any], set[str]]:
         """The request body, and the secrets in it."""
@@ -826,7 +842,6 @@ class OAuthCredentials:
         return body, {assertion.token}
 
     def _fetch(self) -> AccessToken:
-        http = self._client()
         body, secrets = self._body()
         asked = f", scope {' '.join(self.scopes)}" if self.scopes else ""
         who = f" as the user with the {self.impersonate[0]} {self.impersonate[1]}" if self.impersonate else ""
@@ -834,7 +849,8 @@ class OAuthCredentials:
                    f"{self.auth_method.replace('_', ' ')}{asked})")
         self.requests_made += 1
         try:
-            response = http.request("POST", TOKEN_PATH, json=body)
+            with self._client() as http:
+                response = http.request("POST", TOKEN_PATH, json=body)
         except QlikApiError as exc:
             error = _scrubbed(exc, secrets)
             raise OAuthError(error, explain_oauth_error(

@@ -101,6 +101,22 @@ Qlik Cloud (:mod:`.qscloud`, its JWT and identity-provider rules in :mod:`.qsclo
                                            # "claim email_verified must be a boolean", "jti replayed",
                                            # "expired", "audience mismatch", "algorithm HS256", "signature", ...
     emu.used_jtis                          # the jti of every accepted token, in order
+    emu.add_user("alice", email="alice@example.com", tenant_admin=False)            # -> the user dict
+
+    # OAuth (machine to machine, :mod:`.qscloud_oauth`): POST /oauth/token, tokens as API credentials
+    emu.add_oauth_client("client-1", secret="the-secret", jwk=public_jwk_dict,      # or jwk=pem, kid="k1",
+                         allowed_grant_types=("client_credentials", "urn:qlik:oauth:user-impersonation"),
+                         scopes=("user_default", "admin_classic"), access_token_ttl=3600)  # alg="RS512"
+    #   -> {"clientId", "clientName", "appType", "allowedGrantTypes", "allowedScopes", "publicKeys",
+    #       "hasSecret", "serviceUserId"}; the service user has the subject "oauth-client:client-1"
+    emu.oauth_clients                      # the clients, as add_oauth_client returned them
+    emu.oauth_tokens_issued                # [IssuedToken(access_token, client_id, grant_type, user_id, scopes,
+                                           #   expires_at, auth_method, encoding)], in order
+    emu.oauth_failures                     # "client unknown", "secret wrong", "assertion aud trailing slash",
+                                           # "assertion jti replayed", "grant not allowed: ...", "scope not allowed:
+                                           # ...", "user not found", "access token expired", ...
+    emu.oauth_jtis                         # the jti of every accepted client assertion
+    emu.expire_oauth_tokens()              # every token issued so far expires now (API calls then get a 401)
 
 Several servers, each with a CA of its own (the multi-cloud set-up: one QSEoW, several tenants): the fixture
 ``qscloud_tenants`` is three fresh tenants ``[tenant 1, tenant 2, tenant 3]`` with no identity provider, the admin
@@ -129,6 +145,19 @@ What the emulated tenant does (errors are ``{"errors": [{"code", "title", "detai
   ``qsefw-local-bearer-token`` bodies, see :func:`.qscloud_jwt.new_idp`; PATCH replaces ``/description`` only).
   Lists take ``limit`` (1-100, default 20) and answer ``links.next.href`` (absolute, with an opaque ``next``
   cursor); identity providers also filter on ``protocol`` and ``active``.
+- ``POST /oauth/token`` (JSON or form-encoded): ``client_id``, ``grant_type`` (``client_credentials`` or
+  ``urn:qlik:oauth:user-impersonation``, which the client must allow), ``scope`` (space-separated, each allowed for
+  the client; none: all of them), and ``client_secret`` (or ``Authorization: Basic``) or ``client_assertion`` with
+  ``client_assertion_type`` ``urn:ietf:params:oauth:client-assertion-type:jwt-bearer``; impersonation needs
+  ``user_lookup`` ``{"field": "subject" | "email" | "userId", "value"}`` naming an existing user. An assertion
+  (checked with PyJWT): ``alg`` RS256/RS512, the ``alg`` of the registered JWK whose ``kid`` the header names;
+  ``iss`` = ``sub`` = the client id, ``aud`` exactly ``f"{emu.url}/oauth/token"``, ``exp - iat`` at most 300 s,
+  not expired, ``jti`` taken once. Answers ``{"access_token", "token_type": "bearer", "expires_at": "<ISO, ms,
+  Z>", "scope"}``; refusals are Qlik's envelope with the emulator's own codes ``OAUTH-1`` (request) ``-2``
+  (grant type) ``-3`` (client, 401) ``-4`` (assertion, 401) ``-5`` (grant not allowed) ``-6`` (scope) ``-7``
+  (user not found) (UNCONFIRMED: Qlik documents none). An access token is an API credential (``Authorization:
+  Bearer``) for its user (the client's service user, or the impersonated user) until it expires (then 401); the
+  call is an administrator's when that user is a TenantAdmin and the token has the scope ``admin_classic``.
 """
 
 from .hds import decode_bearer_token

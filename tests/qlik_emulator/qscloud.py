@@ -1,6 +1,7 @@
 """The Qlik Cloud emulator: one tenant, with JWT login (``POST /login/jwt-session``), session cookies and CSRF,
-API keys, and a few REST APIs (users, licence assignment, identity providers). See the package docstring for the
-API; the JWT rules and the identity-provider bodies are in :mod:`.qscloud_jwt`.
+API keys, OAuth access tokens (``POST /oauth/token``), and a few REST APIs (users, licence assignment, identity
+providers). See the package docstring for the API; the JWT rules and the identity-provider bodies are in
+:mod:`.qscloud_jwt`, the OAuth token endpoint in :mod:`.qscloud_oauth`.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import json
 import secrets
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode
 
 from .qscloud_jwt import FOREIGN_TENANT, Identity, Idp, InvalidIdp, Refused, new_idp, patch_idp, verify
+from .qscloud_oauth import ADMIN_SCOPE, CLIENT_CREDENTIALS, TOKEN_PATH, IssuedToken, TokenEndpoint, new_client
 from .server import EmulatorServer, Handler, MountedEmulator, Request, Response, Router
 from .tls import CertKind
 
@@ -65,15 +67,18 @@ class _Session:
 
 @dataclass(frozen=True)
 class _Call:
-    """What an API handler gets: the request and its user; ``session`` is None for an API key."""
+    """What an API handler gets: the request and its user; ``session`` is None for an API key or an OAuth token,
+    ``scopes`` the OAuth token's scopes (None for the other credentials)."""
 
     request: Request
     user: User
     session: _Session | None
+    scopes: frozenset[str] | None = None
 
     @property
     def admin(self) -> bool:
-        return TENANT_ADMIN in self.user["roles"]
+        """A TenantAdmin's call; with an OAuth token, only when it carries ``admin_classic``."""
+        return TENANT_ADMIN in self.user["roles"] and (self.scopes is None or ADMIN_SCOPE in self.scopes)
 
 
 class QscloudEmulator(MountedEmulator):
@@ -81,7 +86,7 @@ class QscloudEmulator(MountedEmulator):
 
     With ``server=None`` it starts its own server (HTTPS when ``tls``, its certificate ``cert``) and stops it
     on :meth:`close`; given a ``server``, it mounts itself there (``tls`` and ``cert`` are then the server's).
-    It answers ``/login/jwt-session`` and every ``/api/...`` path, and nothing else.
+    It answers ``/login/jwt-session``, ``/oauth/token`` and every ``/api/...`` path, and nothing else.
     """
 
     def __init__(self, tls: bool = True, *, server: EmulatorServer | None = None, cert: CertKind = "valid") -> None:
@@ -96,6 +101,7 @@ class QscloudEmulator(MountedEmulator):
         self._assignments: dict[str, str] = {}
         self._allotments = dict(DEFAULT_ALLOTMENTS)
         self._used_jtis: list[str] = []
+        self._oauth = TokenEndpoint()
         self._router = self._routes()
         self._mount()
 
@@ -118,6 +124,32 @@ class QscloudEmulator(MountedEmulator):
         """The tenant's users as ``GET /api/v1/users`` shows them (copies)."""
         with self._lock:
             return copy.deepcopy(list(self._users.values()))
+
+    @property
+    def oauth_clients(self) -> list[dict[str, Any]]:
+        """The OAuth clients (as :meth:`add_oauth_client` returned them)."""
+        with self._lock:
+            return [client.to_dict() for client in self._oauth.clients.values()]
+
+    @property
+    def oauth_tokens_issued(self) -> list[IssuedToken]:
+        """Every access token ``POST /oauth/token`` issued, in order (expired ones too)."""
+        with self._lock:
+            return list(self._oauth.issued)
+
+    @property
+    def oauth_failures(self) -> list[str]:
+        """Why each refused token request (and each call with an expired access token) was refused, in order:
+        "client unknown", "secret wrong", "assertion jti replayed", "grant not allowed: ...", "user not found",
+        "access token expired", ..."""
+        with self._lock:
+            return list(self._oauth.failures)
+
+    @property
+    def oauth_jtis(self) -> list[str]:
+        """The ``jti`` of every accepted client assertion, in order: none of them is accepted again."""
+        with self._lock:
+            return list(self._oauth.jtis)
 
     @property
     def identity_providers(self) -> list[Idp]:
@@ -162,6 +194,49 @@ class QscloudEmulator(MountedEmulator):
             self._api_keys[key] = entity["id"]
             return copy.deepcopy(entity)
 
+    def add_user(self, subject: str, *, name: str | None = None, email: str | None = None,
+                 tenant_admin: bool = False) -> User:
+        """Add a user (as a first login would), with an email when given, and the TenantAdmin role or none.
+        Returns the user; ``ValueError`` if the subject is taken."""
+        with self._lock:
+            if self._user_by_subject(subject) is not None:
+                raise ValueError(f"a user with the subject {subject} exists already")
+            user = self._new_user(subject, name or subject)
+            if email is not None:
+                user["email"] = email
+            user["roles"] = [TENANT_ADMIN] if tenant_admin else []
+            user["assignedRoles"] = [dict(ADMIN_ROLE)] if tenant_admin else []
+            return copy.deepcopy(user)
+
+    def add_oauth_client(self, client_id: str, *, secret: str | None = None, jwk: Any = None, kid: str | None = None,
+                         alg: str = "RS256", allowed_grant_types: Iterable[str] = (CLIENT_CREDENTIALS,),
+                         scopes: Iterable[str] = ("user_default",), access_token_ttl: int = 3600,
+                         name: str | None = None) -> dict[str, Any]:
+        """Register a machine-to-machine OAuth client (``appType: web``), and its service user (the subject
+        ``oauth-client:<client_id>``, a TenantAdmin when ``scopes`` has ``admin_classic``), whom its
+        ``client_credentials`` tokens act as. ``jwk``: a public JWK (dict), a PEM public key or certificate (with
+        ``kid`` and ``alg``), or a list of JWKs; ``secret`` and ``jwk`` may both be given. Returns the client as
+        the oauth-clients API shows it; ``ValueError`` for what Qlik would not register."""
+        with self._lock:
+            if client_id in self._oauth.clients:
+                raise ValueError(f"an OAuth client with the id {client_id} exists already")
+            scope_list = tuple(scopes)
+            client = new_client(client_id, name=name, secret=secret, jwk=jwk, kid=kid, alg=alg,
+                                allowed_grant_types=allowed_grant_types, scopes=scope_list,
+                                access_token_ttl=access_token_ttl, service_user_id="")
+            user = self._new_user(f"oauth-client:{client_id}", client.name)
+            admin = ADMIN_SCOPE in scope_list
+            user["roles"] = [TENANT_ADMIN] if admin else []
+            user["assignedRoles"] = [dict(ADMIN_ROLE)] if admin else []
+            client = replace(client, service_user_id=user["id"])
+            self._oauth.add(client)
+            return client.to_dict()
+
+    def expire_oauth_tokens(self) -> None:
+        """Make every access token issued so far expired (an API call with one is then a 401)."""
+        with self._lock:
+            self._oauth.expire_all(time.time())
+
     def set_allotment(self, license_type: str, count: int) -> None:
         """How many licences of ``license_type`` can be assigned (any other type has none)."""
         with self._lock:
@@ -170,7 +245,7 @@ class QscloudEmulator(MountedEmulator):
     # --- the edge: login, authentication, CSRF -----------------------------------------------------------
 
     def handle(self, request: Request) -> Response | None:
-        if request.path.rstrip("/") != LOGIN_PATH and not request.path.startswith("/api/"):
+        if request.path.rstrip("/") not in (LOGIN_PATH, TOKEN_PATH) and not request.path.startswith("/api/"):
             return None
         with self._lock:
             try:
@@ -183,6 +258,11 @@ class QscloudEmulator(MountedEmulator):
             if request.method != "POST":
                 raise ApiError(405, f"{LOGIN_PATH} takes POST only")
             return self._login(request)
+        if request.path.rstrip("/") == TOKEN_PATH:
+            if request.method != "POST":
+                raise ApiError(405, f"{TOKEN_PATH} takes POST only")
+            return self._oauth.answer(request, token_url=f"{self.url}{TOKEN_PATH}", now=time.time(),
+                                      find_user=self._find_user)
         call = self._caller(request)
         modifying = request.method not in SAFE_METHODS
         if modifying and call.session is not None and not self._csrf_ok(call.session, request):
@@ -232,10 +312,18 @@ class QscloudEmulator(MountedEmulator):
         return value
 
     def _caller(self, request: Request) -> _Call:
-        """The API key's user (``Authorization: Bearer <key>``), else the session's; else a 401."""
-        user_id = self._api_keys.get(_bearer_value(request) or "")
+        """The API key's user (``Authorization: Bearer <key>``), or the OAuth access token's (``Authorization:
+        Bearer <token>``; an expired one is a 401), else the session's; else a 401."""
+        bearer = _bearer_value(request) or ""
+        user_id = self._api_keys.get(bearer)
         if user_id is not None:
             return _Call(request, self._users[user_id], None)
+        issued = self._oauth.lookup(bearer)
+        if issued is not None:
+            if issued.expires_at <= time.time():
+                self._oauth.failures.append("access token expired")
+                raise ApiError(401, "The OAuth access token has expired", title="Unauthorized")
+            return _Call(request, self._users[issued.user_id], None, frozenset(issued.scopes))
         session = self._sessions.get(self._signed_cookie(request, SESSION_COOKIE) or "")
         if session is not None:
             return _Call(request, self._users[session.user_id], session)
@@ -331,6 +419,10 @@ class QscloudEmulator(MountedEmulator):
 
     def _user_by_subject(self, subject: str) -> User | None:
         return next((user for user in self._users.values() if user["subject"] == subject), None)
+
+    def _find_user(self, attribute: str, value: str) -> User | None:
+        """The user whose ``attribute`` (``subject``, ``email`` or ``id``) is ``value``, for impersonation."""
+        return next((user for user in self._users.values() if user.get(attribute) == value), None)
 
     def _new_user(self, subject: str, name: str) -> User:
         stamp, user_id = _stamp(), secrets.token_hex(12)

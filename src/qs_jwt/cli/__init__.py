@@ -996,7 +996,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         args_list, profile = split_profile_option(args_list)
         parser = build_parser(_command_named(args_list) or "")  # "": the command list alone (--help, no command)
-        if _command_named(args_list) is not None:
+        if _command_named(args_list) not in (None, "profile"):  # the profile commands read the file themselves
             args_list, profile_warnings, injected = inject(parser, args_list, profile, build_parser)
         try:
             args, extras = parser.parse_known_args(args_list)

@@ -168,8 +168,7 @@ def _words(action: argparse.Action, value: Any, source: str) -> list[str]:
             raise UsageError(f"{source}: {flag} is a flag: expected true or false")
         return [flag] if value else []
     values = value if isinstance(value, list) else [value]
-    if not values or not all((isinstance(item, str | int | float) and not isinstance(item, bool)) or
-                             (action.choices is not None and isinstance(item, bool)) for item in values):
+    if not values or not all(isinstance(item, str | int | float) for item in values):  # a bool: true/false
         raise UsageError(f"{source}: {flag} expects text (or a list of texts for an option that repeats)")
     repeats = isinstance(action, argparse._AppendAction | argparse._ExtendAction)
     if len(values) > 1 and not repeats:
@@ -192,8 +191,7 @@ def _resolved(key: str, value: Any, path: str) -> Any:
     expanded = os.path.expanduser(value)
     if os.path.isabs(expanded):
         return expanded
-    joined = os.path.join(os.path.dirname(os.path.abspath(path)), expanded)
-    return joined + (os.sep if key == "cert-file-prefix" and value.endswith(("/", "\\")) else "")
+    return os.path.join(os.path.dirname(os.path.abspath(path)), expanded)  # a trailing separator is kept
 
 
 def _text(item: Any) -> str:
@@ -256,7 +254,7 @@ def inject(parser: argparse.ArgumentParser, argv: list[str], profile: str | None
         for flag in action.option_strings:
             key = flag[2:]
             if key in table:
-                value = _resolved(key, table[key], path)
+                value = _resolved(_flag(action)[2:], table[key], path)
                 added += _words(action, value, f"the profile {profile!r} ({path}), key {key}")
                 injected[action.dest] = f"{_flag(action)} from the profile {profile!r}"
                 break
@@ -265,14 +263,13 @@ def inject(parser: argparse.ArgumentParser, argv: list[str], profile: str | None
 
 def profile_warnings(path: str, name: str, table: dict[str, Any]) -> list[str]:
     """A secret written in the file (not a path to one), and a file others can read that holds one."""
-    from ..redact import secret_kind
 
     warnings = []
-    inline = sorted(key for key, value in table.items()
-                    if key in SECRET_KEYS or (isinstance(value, str) and secret_kind(value) is not None))
+    inline = sorted(key for key, value in table.items() if key in SECRET_KEYS or _looks_secret(value))
     for key in inline:
-        warnings.append(f"the profile {name!r} in {path} holds a secret in {key}: keep secrets in files (e.g. "
-                        f"{key}-file = \"path\"), not in the profile")
+        hint = f" ({key}-file = \"path\")" if key in SECRET_KEYS else ""
+        warnings.append(f"the profile {name!r} in {path} holds a secret in {key}: keep secrets in files{hint} and "
+                        "name the files, not the secrets")
     if (inline or any(key in SECRET_FILE_KEYS for key in table)) and os.name != "nt":
         import stat
 
@@ -286,14 +283,19 @@ def profile_warnings(path: str, name: str, table: dict[str, Any]) -> list[str]:
     return warnings
 
 
-def shown_profile(table: dict[str, Any]) -> dict[str, Any]:
-    """A profile for display: secrets never shown, files holding secrets shown by their path."""
+def _looks_secret(value: Any) -> bool:
+    """A value, or an item of a list value, that reads as a key, token or other secret."""
     from ..redact import secret_kind
 
+    items = value if isinstance(value, list) else [value]
+    return any(isinstance(item, str) and secret_kind(item) is not None for item in items)
+
+
+def shown_profile(table: dict[str, Any]) -> dict[str, Any]:
+    """A profile for display: secrets never shown, files holding secrets shown by their path."""
     shown: dict[str, Any] = {}
     for key, value in sorted(table.items()):
-        secret = key in SECRET_KEYS or (isinstance(value, str) and secret_kind(value) is not None)
-        shown[key] = "(a secret: not shown)" if secret else value
+        shown[key] = "(a secret: not shown)" if key in SECRET_KEYS or _looks_secret(value) else value
     return shown
 
 

@@ -67,8 +67,12 @@ def api_key(args: argparse.Namespace, log: Log, *, required: bool = True) -> str
     if args.api_key is not None and args.api_key_file is not None:
         raise UsageError("give either --api-key or --api-key-file, not both")
     if args.api_key is not None:
-        log.warn(f"--api-key puts the key in the process list and shell history; prefer --api-key-file or "
-                 f"${ENV_API_KEY}")
+        if "api_key" in getattr(args, "injected", {}):
+            log.warn("the API key is written in a profile or $QS_JWT_API_KEY; prefer api-key-file (a file that "
+                     f"holds it) or ${ENV_API_KEY}")
+        else:
+            log.warn(f"--api-key puts the key in the process list and shell history; prefer --api-key-file or "
+                     f"${ENV_API_KEY}")
         key = str(args.api_key).strip()
         if not key:
             raise UsageError("--api-key: the value is empty")
@@ -129,6 +133,7 @@ class _UserJwt:
 
     def __init__(self, args: argparse.Namespace, log: Log) -> None:
         self.args, self.log = args, log
+        drop_conflicting_user_credential(args, getattr(args, "injected", {}))
         self.public_key: RSAPublicKey | None = None
         self.minted = _minting_given(args)
         given = args.jwt is not None or args.jwt_file is not None
@@ -324,10 +329,29 @@ def _prefer_typed_credential(args: argparse.Namespace) -> None:
     user = ("jwt", "jwt_file", "sub", "useremail")
     jwt_typed = any(typed(name) for name in user)
     key_typed = typed("api_key") or typed("api_key_file")
+    drop_conflicting_user_credential(args, injected)
     if (jwt_typed or typed("session_file")) and not key_typed:
         args.api_key = args.api_key_file = None
     if key_typed and not jwt_typed:
         for name in (*user, "session_file"):
+            if name in injected:
+                setattr(args, name, None)
+
+
+def drop_conflicting_user_credential(args: argparse.Namespace, injected: dict[str, str], *,
+                                     minting: tuple[str, ...] = ("sub", "useremail")) -> None:
+    """A typed JWT (--jwt, --jwt-file) wins over a profile's user for a token to make, and a typed user over a
+    profile's JWT."""
+    def typed(name: str) -> bool:
+        return getattr(args, name, None) is not None and name not in injected
+
+    given = ("jwt", "jwt_file")
+    if any(typed(name) for name in given):
+        for name in minting:
+            if name in injected:
+                setattr(args, name, None)
+    elif any(typed(name) for name in minting):
+        for name in given:
             if name in injected:
                 setattr(args, name, None)
 

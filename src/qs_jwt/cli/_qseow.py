@@ -61,6 +61,9 @@ def _minting_given(args: argparse.Namespace) -> bool:
 
 def qseow_jwt(args: argparse.Namespace, log: Log) -> tuple[str, bool]:
     """The JWT from --jwt/--jwt-file, or minted now from the create-qseow options; and whether it was minted."""
+    from ._qscloud import drop_conflicting_user_credential
+
+    drop_conflicting_user_credential(args, getattr(args, "injected", {}), minting=("userid", "userdir"))
     given = args.jwt is not None or args.jwt_file is not None
     if given and _minting_given(args):
         raise UsageError("give --jwt/--jwt-file or the options that make a token (--userdir, --userid, ...), not "
