@@ -82,6 +82,12 @@ def _cases(tmp: Path) -> dict[str, tuple[tuple[Any, ...], dict[str, Any]]]:
         "single_line_pem": ((PUBLIC_PEM,), {}),
         "parse_duration": (("5m",), {}),
         "QlikCloudClient": (("tenant.example.com",), {"api_key": "k", "web_integration_id": "w"}),
+        "create_client_assertion": ((PEM,), {"tenant": "t.example.com", "client_id": "c", "keyid": "k",
+                                             "algorithm": "RS256", "expires": "5m", "now": FIXED_NOW}),
+        "check_oauth_assertion": ((TOKEN,), {"tenant": "t.example.com", "client_id": "c", "keyid": "k",
+                                             "key": PUBLIC_PEM, "leeway": 0, "now": FIXED_NOW}),
+        "OAuthCredentials": (("t.example.com", "client-1"), {"client_secret": "a-long-client-secret",
+                                                             "scopes": ["user_default"]}),
     }
 
 
@@ -91,6 +97,7 @@ NOT_ENTRY_POINTS = {
     "KeyInfo", "QSCLOUD_AUDIENCE", "QSCLOUD_MAX_LIFETIME", "RSA_ALGORITHMS",
     "QseowClient",  # talks HTTP: driven end to end against the emulator (test_cli_qseow.py, test_qseow.py)
     "QlikCloudSession",  # a data holder; its reader is driven by test_qscloud.py
+    "AccessToken",  # a data holder
 }
 
 

@@ -38,6 +38,12 @@ _EXPORTS = {
     "QlikCloudClient": "qscloud",
     "QlikCloudSession": "qscloud",
     "QlikLoginError": "qscloud",
+    # OAuth: client assertions (private key JWT), access tokens
+    "OAuthCredentials": "oauth",
+    "AccessToken": "oauth",
+    "OAuthError": "oauth",
+    "create_client_assertion": "oauth",
+    "check_oauth_assertion": "oauth",
     # checks
     "check_qscloud": "checks",
     "check_qseow": "checks",
@@ -159,6 +165,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         public_key_pem as public_key_pem,
         read_key_source as read_key_source,
         validate_private_key as validate_private_key,
+    )
+    from .oauth import (
+        AccessToken as AccessToken,
+        OAuthCredentials as OAuthCredentials,
+        OAuthError as OAuthError,
+        check_oauth_assertion as check_oauth_assertion,
+        create_client_assertion as create_client_assertion,
     )
     from .qscloud import (
         QlikCloudClient as QlikCloudClient,

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from cryptography.x509 import Certificate
 
     from .http import HttpClient, HttpResponse, HttpSettings
+    from .oauth import OAuthCredentials
 
 __all__ = [
     "CSRF_HEADER",
@@ -289,7 +290,9 @@ class QlikCloudClient:
     """Requests to one Qlik Cloud tenant; a context manager.
 
     Authenticate with an ``api_key`` (an API key or an OAuth access token, sent as ``Authorization: Bearer``),
-    with :meth:`login` (a JWT exchanged for a session), or with a saved ``session``.
+    with ``credentials`` (:class:`qs_jwt.oauth.OAuthCredentials`: an access token fetched when first needed,
+    reused while valid, fetched again once after a 401), with :meth:`login` (a JWT exchanged for a session), or
+    with a saved ``session``.
 
     :param tenant: ``https://HOST`` or a bare host name (see :func:`normalize_tenant_url`).
     :param settings: timeouts, retries and TLS.
@@ -299,7 +302,7 @@ class QlikCloudClient:
 
     def __init__(self, tenant: str, *, api_key: str | None = None, session: QlikCloudSession | None = None,
                  settings: HttpSettings | None = None, log: Callable[[str], None] | None = None,
-                 web_integration_id: str | None = None) -> None:
+                 web_integration_id: str | None = None, credentials: OAuthCredentials | None = None) -> None:
         from .http import HttpClient, HttpSettings
 
         self.tenant = normalize_tenant_url(tenant)
@@ -309,6 +312,17 @@ class QlikCloudClient:
             raise InvalidValueError("holds spaces or control characters: not an API key", param="api_key")
         if session is not None and not isinstance(session, QlikCloudSession):
             raise ArgumentTypeError(f"expected a QlikCloudSession, not {type(session).__name__}", param="session")
+        if credentials is not None:
+            from .oauth import OAuthCredentials, token_endpoint
+
+            if not isinstance(credentials, OAuthCredentials):
+                raise ArgumentTypeError(f"expected OAuthCredentials, not {type(credentials).__name__}",
+                                        param="credentials")
+            if api_key is not None or session is not None:
+                raise InvalidValueError("give one of api_key, credentials and session", param="credentials")
+            if credentials.token_url != token_endpoint(self.tenant):
+                raise InvalidValueError(f"are for {credentials.tenant}, not {self.tenant}", param="credentials")
+        self._credentials = credentials
         headers = {}
         if web_integration_id is not None:
             from .claims import check_text
@@ -354,8 +368,9 @@ class QlikCloudClient:
         """
         if not isinstance(jwt, str) or not jwt.strip():
             raise ArgumentTypeError("expected the JWT as text", param="jwt")
-        if self._api_key is not None:
-            raise QsJwtError("this client authenticates with an API key; log in with a client made without one")
+        if self._api_key is not None or self._credentials is not None:
+            raise QsJwtError("this client authenticates with an API key or OAuth; log in with a client made without "
+                             "one")
         self._http.cookies.clear()
         self._logged_in, self._csrf = False, None
         try:
@@ -423,9 +438,9 @@ class QlikCloudClient:
         :raises QlikConnectionError: no answer.
         """
         verb = method.upper() if isinstance(method, str) else method
-        if self._api_key is None and not self._logged_in:
+        if self._api_key is None and self._credentials is None and not self._logged_in:
             raise QsJwtError("not authenticated: give an API key, log in with a JWT, or load a session")
-        with_session = self._logged_in and self._api_key is None
+        with_session = self._logged_in and self._api_key is None and self._credentials is None
         try:
             try:
                 return self._send(verb, path, params, json, content, headers, expect_json, ok_statuses)
@@ -446,13 +461,24 @@ class QlikCloudClient:
               ok_statuses: Iterable[int] | None) -> HttpResponse:
         protected = ("authorization", CSRF_HEADER)
         sent = {k: v for k, v in (headers or {}).items() if not isinstance(k, str) or k.lower() not in protected}
-        if self._api_key is not None:
+        statuses = None if ok_statuses is None else frozenset(ok_statuses)
+        if self._credentials is not None:
+            header = self._credentials.authorization_header()
+            sent["Authorization"] = header
+            try:
+                return self._http.request(method, path, params=params, json=json, content=content, headers=sent,
+                                          expect_json=expect_json, ok_statuses=statuses)
+            except QlikApiError as exc:
+                if exc.status != 401:
+                    raise
+            self._credentials.invalidate(header)  # the token was revoked or expired early: a new one, once
+            sent["Authorization"] = self._credentials.authorization_header()
+        elif self._api_key is not None:
             sent["Authorization"] = f"Bearer {self._api_key}"
         elif method not in SAFE_METHODS and self._csrf:
             sent["Qlik-Csrf-Token"] = self._csrf
         return self._http.request(method, path, params=params, json=json, content=content, headers=sent,
-                                  expect_json=expect_json,
-                                  ok_statuses=None if ok_statuses is None else frozenset(ok_statuses))
+                                  expect_json=expect_json, ok_statuses=statuses)
 
     def _json(self, method: str, path: str, *, json: object = None,
               params: Sequence[tuple[str, str]] | None = None) -> Any:
