@@ -407,12 +407,15 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     )
     if wanted("check"):
         _add_common(ch)
-        ch.add_argument("--target", required=True, choices=["qscloud", "qseow"], help="the Qlik product")
+        ch.add_argument("--target", required=True, choices=["qscloud", "qseow", "oauth-assertion"],
+                        help="the Qlik product: qscloud, qseow, or oauth-assertion (a private key JWT)")
         _add_token_input(ch)
         _add_verification_key(ch)
         g = ch.add_argument_group("expected values")
         g.add_argument("--issuer", help="qscloud: the identity provider's issuer")
-        g.add_argument("--keyid", help="qscloud: the identity provider's key id")
+        g.add_argument("--keyid", help="qscloud: the identity provider's key id; oauth-assertion: the client key's")
+        g.add_argument("--tenant", metavar="URL", help="oauth-assertion: the tenant (aud is its token endpoint)")
+        g.add_argument("--client-id", metavar="ID", help="oauth-assertion: the OAuth client (iss and sub)")
         g.add_argument("--audience", help="qseow: the virtual proxy's audience")
         g.add_argument("--userid-claim", metavar="NAME", help="qseow: JWT attribute for user ID (default userId)")
         g.add_argument("--userdir-claim", metavar="NAME",
@@ -480,8 +483,32 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                 sub.add_argument("--kid", help="key id to put in the JWK (default: the RFC 7638 thumbprint)")
                 sub.add_argument("--alg", choices=["RS256", "RS384", "RS512"], default="RS256",
                                  help="alg member of the JWK (default RS256)")
+                sub.add_argument("--use", choices=["sig"],
+                                 help="sig: print the one JWK (kid, kty, alg, use, n, e) that Qlik's OAuth client "
+                                      "form takes, not a set")
             else:
                 sub.add_argument("--output", choices=["text", "json"], default="text", help="text (default) or json")
+    # create-client-assertion ---------------------------------------------------------------------
+    ca = command(
+        "create-client-assertion", "create an OAuth client assertion (private key JWT) for Qlik Cloud",
+        "Create a client assertion for POST https://TENANT/oauth/token (RFC 7523): header alg (RS256 or RS512),\n"
+        "typ JWT and kid; claims iss = sub = the client id, aud = https://TENANT/oauth/token, a new UUID jti, iat\n"
+        "and exp (at most 5 minutes later). Qlik takes each once: qscloud oauth token makes one per request.",
+        "qs-jwt create-client-assertion --tenant your-tenant.eu.qlikcloud.com --client-id ID --keyid my-key "
+        "--cert-privatekey-file privatekey.pem",
+    )
+    if wanted("create-client-assertion"):
+        _add_common(ca)
+        g = ca.add_argument_group("the OAuth client")
+        g.add_argument("--tenant", required=True, metavar="URL", help="the tenant: https://HOST or HOST")
+        g.add_argument("--client-id", required=True, metavar="ID", help="the OAuth client's id (iss and sub)")
+        g.add_argument("--keyid", required=True, metavar="KID", help="the kid of the key registered on the client")
+        g = ca.add_argument_group("token")
+        g.add_argument("--algorithm", choices=["RS256", "RS512"], default="RS256", help="default RS256")
+        g.add_argument("--expires", default="5m", metavar="DURATION", help="lifetime (default and at most 5m)")
+        _add_token_output(ca)
+        _add_key_source(ca)
+
     # qseow ---------------------------------------------------------------------------------------
     qs = command(
         "qseow", "call QSEoW through a JWT virtual proxy; create, list and check virtual proxies",
@@ -746,11 +773,34 @@ def _add_tenant(parser: argparse.ArgumentParser, *, required: bool = True) -> No
     g.add_argument("--retries", type=_retries, default=3, metavar="N", help="attempts per request, at most (3)")
 
 
-def _add_api_key(parser: argparse.ArgumentParser, title: str = "admin credential (else $QLIK_API_KEY)") -> None:
+def _add_api_key(parser: argparse.ArgumentParser, title: str = "admin credential (else $QLIK_API_KEY)", *,
+                 user: bool = False) -> None:
     g = parser.add_argument_group(title)
     g.add_argument("--api-key-file", metavar="FILE",
                    help="file holding a tenant admin's API key (or an OAuth access token); '-' reads stdin")
     g.add_argument("--api-key", metavar="KEY", help="the key itself (visible in the process list; warns)")
+    _add_oauth_client(parser, "or an OAuth client (an access token is fetched once per run)", user=user)
+
+
+def _add_oauth_client(parser: argparse.ArgumentParser, title: str, *, user: bool, signing: bool = False) -> None:
+    g = parser.add_argument_group(title)
+    g.add_argument("--client-id", metavar="ID", help="the OAuth client's id")
+    g.add_argument("--client-secret-file", metavar="FILE",
+                   help="file holding its secret (else $QLIK_OAUTH_CLIENT_SECRET); '-' reads stdin")
+    g.add_argument("--client-secret", metavar="SECRET", help="the secret itself (visible in the process list; warns)")
+    g.add_argument("--assertion-keyid", metavar="KID",
+                   help="authenticate by private key JWT instead: the kid of the key registered on the client")
+    g.add_argument("--assertion-privatekey-file", metavar="FILE",
+                   help="the private key of --assertion-keyid" + (" (else the signing key options)" if signing else ""))
+    g.add_argument("--assertion-passphrase-file", metavar="FILE", help="passphrase of an encrypted assertion key")
+    g.add_argument("--assertion-algorithm", choices=["RS256", "RS512"], default="RS256",
+                   help="the assertion's algorithm (default RS256)")
+    g.add_argument("--scope", action="append", default=[], metavar="SCOPE",
+                   help="a scope to ask for (repeatable; default: the client's)")
+    if user:
+        g.add_argument("--impersonate-sub", metavar="SUB", help="an impersonation token for the user with this subject")
+        g.add_argument("--impersonate-email", metavar="EMAIL", help="... with this email")
+        g.add_argument("--impersonate-user-id", metavar="ID", help="... with this user id")
 
 
 def _add_qscloud_minting(parser: argparse.ArgumentParser) -> None:
@@ -814,7 +864,7 @@ def _add_qscloud(qcl: argparse.ArgumentParser) -> None:
     ca.add_argument("--session-file", metavar="FILE",
                     help="a session saved by qscloud login (with a JWT: log in and save the session here)")
     _add_tenant(ca)
-    _add_api_key(ca, "or an API key (else $QLIK_API_KEY when no JWT or session is given)")
+    _add_api_key(ca, "or an API key (else $QLIK_API_KEY when no JWT or session is given)", user=True)
     _add_qscloud_minting(ca)
 
     idp = sub(
@@ -923,6 +973,31 @@ def _add_qscloud(qcl: argparse.ArgumentParser) -> None:
     _add_tenant(it)
     _add_api_key(it)
 
+    oa = sub(
+        "oauth", "get an OAuth access token: machine to machine, or impersonating a user",
+        "OAuth access tokens from the tenant's token endpoint (POST /oauth/token).",
+        "qs-jwt qscloud oauth token --tenant your-tenant.eu.qlikcloud.com --client-id ID --client-secret-file "
+        "secret.txt",
+    )
+    oa_commands = oa.add_subparsers(dest="oauth_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    ot = sub(
+        "token", "get an access token (client secret or private key JWT; M2M or impersonation)",
+        "Get an access token for the OAuth client --client-id, authenticated by its secret (--client-secret-file or\n"
+        "$QLIK_OAUTH_CLIENT_SECRET) or by private key JWT (--assertion-keyid with the key: a fresh assertion per\n"
+        "request). Grant client_credentials, or user impersonation with --impersonate-sub, --impersonate-email or\n"
+        "--impersonate-user-id. Prints {access_token, token_type, expires_at, scope}; --output token prints the\n"
+        "bare token (printing it is this command's purpose). A refusal exits 4 with Qlik's words and the fix.",
+        "qs-jwt qscloud oauth token --tenant your-tenant.eu.qlikcloud.com --client-id ID --assertion-keyid my-key "
+        "--cert-privatekey-file privatekey.pem --impersonate-sub alice-42 --scope user_default",
+        oa_commands,
+    )
+    ot.add_argument("--output", choices=["json", "token"], default="json",
+                    help="json (default) or token: the access token alone")
+    _add_tenant(ot)
+    _add_oauth_client(ot, "the OAuth client", user=True, signing=True)
+    g = ot.add_argument_group("signing key of the private key JWT (else $QS_JWT_PRIVATE_KEY)")
+    _add_signing_key(g)
+
     mc = sub(
         "multicloud", "decode a QSEoW deployment's bearer token; create a multi-cloud identity provider",
         "Multi-cloud identity providers (protocol qsefw-local-bearer-token) from the bearer token a QSEoW deployment\n"
@@ -1026,7 +1101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         getattr(args, "vp_command", None), getattr(args, "qscloud_command", None), getattr(args, "idp_command", None),
         getattr(args, "mc_command", None), getattr(args, "dp_command", None), getattr(args, "multicloud_command",
                                                                                      None),
-        getattr(args, "profile_command", None)) if part)
+        getattr(args, "profile_command", None), getattr(args, "oauth_command", None)) if part)
     if (args.command == "qseow" and (args.qseow_command is None or
                                      (args.qseow_command == "virtual-proxy" and args.vp_command is None) or
                                      (args.qseow_command == "deployment" and args.dp_command is None))) or (
@@ -1037,7 +1112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.USAGE
     if args.command == "qscloud" and (getattr(args, "qscloud_command", None) is None or
                                       (args.qscloud_command == "idp" and args.idp_command is None) or
-                                      (args.qscloud_command == "multicloud" and args.mc_command is None)):
+                                      (args.qscloud_command == "multicloud" and args.mc_command is None) or
+                                      (args.qscloud_command == "oauth" and args.oauth_command is None)):
         _print_error(f"{PROG} {args.command_path}: error: choose a subcommand (see '{PROG} {args.command_path} "
                      "--help')")
         return ExitCode.USAGE
@@ -1056,6 +1132,10 @@ def _command(args: argparse.Namespace) -> Any:
         from ._create import create
 
         return create
+    if args.command == "create-client-assertion":
+        from ._oauth import client_assertion
+
+        return client_assertion
     if args.command in ("decode", "check"):
         from . import _inspect
 
@@ -1096,6 +1176,10 @@ def _command(args: argparse.Namespace) -> Any:
                     "delete": _qscloud.idp_delete, "check": _qscloud.idp_check}[args.idp_command]
         if args.qscloud_command == "multicloud":
             return {"decode": _qscloud.mc_decode, "create": _qscloud.mc_create}[args.mc_command]
+        if args.qscloud_command == "oauth":
+            from . import _oauth
+
+            return _oauth.oauth_token
         return {"login": _qscloud.login, "call": _qscloud.call}[args.qscloud_command]
     from . import _cert
 
@@ -1104,7 +1188,8 @@ def _command(args: argparse.Namespace) -> Any:
 
 #: what is shown of an unknown argument: a long option's name, or a short one (-x); a pasted "-Secret9x" is not
 #: the commands, for finding which one a command line runs before the parser is built
-COMMANDS = ("create-qscloud", "create-qseow", "decode", "check", "cert", "qseow", "qscloud", "multicloud", "profile")
+COMMANDS = ("create-qscloud", "create-qseow", "decode", "check", "cert", "qseow", "qscloud", "multicloud", "profile",
+            "create-client-assertion")
 
 
 def _command_named(argv: list[str]) -> str | None:
@@ -1125,7 +1210,7 @@ _OPTION_NAME = re.compile(r"--[a-z][a-z0-9-]{0,38}|-[A-Za-z]")
 
 #: where the parser keeps each level of a command path, outermost first (one path is set at a time)
 _COMMAND_DESTS = ("command", "cert_command", "qseow_command", "vp_command", "dp_command", "qscloud_command",
-                  "idp_command", "mc_command", "multicloud_command", "profile_command")
+                  "idp_command", "mc_command", "oauth_command", "multicloud_command", "profile_command")
 
 
 def _unknown_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace, extras: list[str]) -> str:

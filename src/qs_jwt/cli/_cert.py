@@ -146,8 +146,13 @@ def jwks(args: argparse.Namespace, log: Log) -> int:
         raise _with_passphrase_hint(exc) from None
     if args.kid is not None and len(keys) > 1:
         raise UsageError(f"--kid names one key; the file holds {len(keys)}")
-    emit(to_json({"keys": [public_jwk(k.key, kid=args.kid if args.kid is not None else k.kid, alg=k.alg or args.alg)
-                           for k in keys]}))
+    jwks = [public_jwk(k.key, kid=args.kid if args.kid is not None else k.kid, alg=k.alg or args.alg) for k in keys]
+    if getattr(args, "use", None) == "sig":  # the single JWK an OAuth client's public key form takes
+        if len(jwks) != 1:
+            raise UsageError(f"--use sig prints one JWK; the file holds {len(jwks)} keys")
+        emit(to_json({name: jwks[0][name] for name in ("kid", "kty", "alg", "use", "n", "e") if name in jwks[0]}))
+        return ExitCode.OK
+    emit(to_json({"keys": jwks}))
     return ExitCode.OK
 
 

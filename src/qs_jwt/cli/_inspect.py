@@ -132,20 +132,26 @@ def check(args: argparse.Namespace, log: Log) -> int:
     from ..checks import check_qscloud, check_qseow
 
     _check_stdin_use(args)
-    if args.target == "qscloud":
-        misplaced = [flag for flag, value in (("--audience", args.audience), ("--userid-claim", args.userid_claim),
-                                              ("--userdir-claim", args.userdir_claim)) if value is not None]
-    else:
-        misplaced = [flag for flag, value in (("--issuer", args.issuer), ("--keyid", args.keyid)) if value is not None]
+    owners = {"--audience": "qseow", "--userid-claim": "qseow", "--userdir-claim": "qseow", "--issuer": "qscloud",
+              "--keyid": "qscloud or oauth-assertion", "--tenant": "oauth-assertion",
+              "--client-id": "oauth-assertion"}
+    values = {"--audience": args.audience, "--userid-claim": args.userid_claim, "--userdir-claim": args.userdir_claim,
+              "--issuer": args.issuer, "--keyid": args.keyid, "--tenant": args.tenant, "--client-id": args.client_id}
+    misplaced = [flag for flag, value in values.items() if value is not None and args.target not in owners[flag]]
     if misplaced:
-        other = "qseow" if args.target == "qscloud" else "qscloud"
-        raise UsageError(f"{', '.join(misplaced)} applies to --target {other}, not {args.target}")
+        where = ", ".join(f"{flag} (--target {owners[flag]})" for flag in misplaced)
+        raise UsageError(f"{where} does not apply to --target {args.target}")
     key = _key(args, log)
     token = read_token(args)
     now = current_time()
     if args.target == "qscloud":
         report = check_qscloud(token, issuer=args.issuer, keyid=args.keyid, key=key[0] if key else None,
                                leeway=args.leeway, now=now)
+    elif args.target == "oauth-assertion":
+        from ..oauth import check_oauth_assertion
+
+        report = check_oauth_assertion(token, tenant=args.tenant, client_id=args.client_id, keyid=args.keyid,
+                                       key=key[0] if key else None, leeway=args.leeway, now=now)
     else:
         userid_claim = "userId" if args.userid_claim is None else args.userid_claim
         userdir_claim = "userDirectory" if args.userdir_claim is None else args.userdir_claim
@@ -157,7 +163,8 @@ def check(args: argparse.Namespace, log: Log) -> int:
         data["ok"] = not failed
         emit(to_json(data))
     else:
-        product = "Qlik Cloud" if args.target == "qscloud" else "a QSEoW JWT virtual proxy"
+        product = {"qscloud": "Qlik Cloud", "qseow": "a QSEoW JWT virtual proxy",
+                   "oauth-assertion": "Qlik's OAuth token endpoint"}[args.target]
         lines = []
         for finding in report.findings:
             lines.append(f"{finding.severity.upper()}: {safe_text(finding.message)}")

@@ -9,6 +9,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from ..errors import QlikApiError, QsJwtError
+from ..oauth import OAuthError
 from ..qscloud import (
     JWT_AUTH,
     QlikCloudClient,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
     from ..checks import CheckReport
+    from ..oauth import OAuthCredentials
 
 _TENANT_EXAMPLE = "https://your-tenant.eu.qlikcloud.com"
 _MAX_API_KEY_FILE = 64 * 1024
@@ -52,10 +54,10 @@ def _tenant(args: argparse.Namespace) -> str:
 
 
 def _client(args: argparse.Namespace, log: Log, *, api_key: str | None = None,
-            session: QlikCloudSession | None = None) -> QlikCloudClient:
+            session: QlikCloudSession | None = None, credentials: OAuthCredentials | None = None) -> QlikCloudClient:
     settings = http_settings(args, log, flag="--tenant", value=args.tenant, example=_TENANT_EXAMPLE)
     return QlikCloudClient(_tenant(args), api_key=api_key, session=session, settings=settings, log=debug_log(log),
-                           web_integration_id=getattr(args, "web_integration_id", None))
+                           web_integration_id=getattr(args, "web_integration_id", None), credentials=credentials)
 
 
 def _api_key_given(args: argparse.Namespace) -> bool:
@@ -90,28 +92,50 @@ def api_key(args: argparse.Namespace, log: Log, *, required: bool = True) -> str
 
 
 def _read_api_key_file(path: str) -> str:
+    return read_secret_file("--api-key-file", path, "API key")
+
+
+def read_secret_file(flag: str, path: str, what: str) -> str:
+    """A secret (API key, client secret) alone in a file (``-``: standard input); the path is never shown."""
     from ._io import _require_file
 
     if path == "-":
-        raw = read_stdin("API key", _MAX_API_KEY_FILE)
+        raw = read_stdin(what, _MAX_API_KEY_FILE)
     else:
-        _require_file("--api-key-file", path, secret_option=True, alternative="")
+        _require_file(flag, path, secret_option=True, alternative="")
         try:
             with open(path, "rb") as handle:
                 raw = handle.read(_MAX_API_KEY_FILE + 1)
         except OSError as exc:
-            raise QsJwtError(f"--api-key-file: cannot read the file ({exc.strerror or type(exc).__name__})") from None
+            raise QsJwtError(f"{flag}: cannot read the file ({exc.strerror or type(exc).__name__})") from None
         if len(raw) > _MAX_API_KEY_FILE:
-            raise QsJwtError("--api-key-file: the file is larger than 64 KiB: not an API key")
+            raise QsJwtError(f"{flag}: the file is larger than 64 KiB: not {_a(what)}")
     try:
         text = raw.decode("utf-8-sig").strip()
     except UnicodeDecodeError:
-        raise QsJwtError("--api-key-file: the file is not UTF-8 text") from None
+        raise QsJwtError(f"{flag}: the file is not UTF-8 text") from None
     if not text:
-        raise QsJwtError("--api-key-file: the file is empty")
+        raise QsJwtError(f"{flag}: the file is empty")
     if any(ch.isspace() for ch in text):
-        raise QsJwtError("--api-key-file: the file holds more than one line or word; give the API key alone")
+        raise QsJwtError(f"{flag}: the file holds more than one line or word; give the {what} alone")
     return text
+
+
+def _a(what: str) -> str:
+    return f"an {what}" if what[:1].lower() in "aeiou" else f"a {what}"
+
+
+def admin_client(args: argparse.Namespace, log: Log) -> QlikCloudClient:
+    """The tenant admin's client: OAuth (--client-id with a secret or a private key JWT), else the API key."""
+    from ._oauth import credentials
+
+    tenant = _tenant(args)
+    creds = credentials(args, log, tenant)
+    if creds is not None:
+        if _api_key_given(args):
+            raise UsageError("give an API key or an OAuth client (--client-id), not both")
+        return _client(args, log, credentials=creds)
+    return _client(args, log, api_key=api_key(args, log))
 
 
 def _minting_given(args: argparse.Namespace) -> bool:
@@ -304,11 +328,22 @@ def _call_command(args: argparse.Namespace, log: Log) -> int:
         session = _load_session(args.session_file)
         with _client(args, log, session=session) as client:
             response = client.request(method, args.path, params=query, json=body, headers=headers, expect_json=False)
+    elif getattr(args, "client_id", None) is not None:
+        from ._oauth import credentials, explain
+
+        creds = credentials(args, log, _tenant(args), user=True)
+        with _client(args, log, credentials=creds) as client:
+            try:
+                response = client.request(method, args.path, params=query, json=body, headers=headers,
+                                          expect_json=False)
+            except OAuthError as exc:
+                return explain(exc, log)
     else:
         key = api_key(args, log, required=False)
         if key is None:
             raise UsageError(f"no credential: give the user's JWT (--jwt, --jwt-file or the create-qscloud options), "
-                             f"--session-file FILE, or an API key (--api-key-file FILE or ${ENV_API_KEY})")
+                             f"--session-file FILE, an API key (--api-key-file FILE or ${ENV_API_KEY}), or an OAuth "
+                             "client (--client-id)")
         with _client(args, log, api_key=key) as client:
             response = client.request(method, args.path, params=query, json=body, headers=headers, expect_json=False)
     code = print_answer(response, args.raw, log)
@@ -411,8 +446,7 @@ def idp_create(args: argparse.Namespace, log: Log) -> int:
             log.info("tenantIds: read from GET /api/v1/users/me when sent (--tenant-id sets it)")
         emit(to_json(planned))
         return ExitCode.OK
-    key = api_key(args, log)
-    with _client(args, log, api_key=key) as client:
+    with admin_client(args, log) as client:
         existing = [idp for idp in client.identity_providers(protocol=JWT_AUTH)
                     if (idp.get("options") or {}).get("issuer") == args.issuer]
         same = _same_key(existing, planned)
@@ -450,8 +484,7 @@ def _same_key(existing: list[dict[str, Any]], planned: dict[str, Any]) -> dict[s
 
 
 def idp_list(args: argparse.Namespace, log: Log) -> int:
-    key = api_key(args, log)
-    with _client(args, log, api_key=key) as client:
+    with admin_client(args, log) as client:
         idps = client.identity_providers(protocol=args.protocol)
     if args.output == "json":
         emit(to_json(idps))
@@ -482,15 +515,13 @@ def _multicloud_host(idp: dict[str, Any]) -> str | None:
 
 
 def idp_get(args: argparse.Namespace, log: Log) -> int:
-    key = api_key(args, log)
-    with _client(args, log, api_key=key) as client:
+    with admin_client(args, log) as client:
         emit(to_json(client.identity_provider(args.id)))
     return ExitCode.OK
 
 
 def idp_delete(args: argparse.Namespace, log: Log) -> int:
-    key = api_key(args, log)
-    with _client(args, log, api_key=key) as client:
+    with admin_client(args, log) as client:
         client.delete_identity_provider(args.id)
     log.info(f"deleted the identity provider {args.id}")
     return ExitCode.OK
@@ -500,8 +531,7 @@ def idp_check(args: argparse.Namespace, log: Log) -> int:
     from ._create import signer_for
 
     public_key = signer_for(args, log).public_key
-    key = api_key(args, log)
-    with _client(args, log, api_key=key) as client:
+    with admin_client(args, log) as client:
         idps = client.identity_providers(protocol=JWT_AUTH)
     report = check_identity_providers(idps, public_key, issuer=args.issuer, keyid=args.keyid)
     if args.output == "json":
@@ -563,8 +593,7 @@ def mc_create(args: argparse.Namespace, log: Log) -> int:
             log.info("tenantIds: read from GET /api/v1/users/me when sent (--tenant-id sets it)")
         emit(to_json(planned))
         return ExitCode.OK
-    key = api_key(args, log)
-    with _client(args, log, api_key=key) as client:
+    with admin_client(args, log) as client:
         created = client.create_identity_provider(body(args.tenant_id or client.tenant_id()))
     log.info(f"created the multi-cloud identity provider {created.get('id')!s} for {hostname}")
     emit(to_json(created))

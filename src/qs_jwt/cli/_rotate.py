@@ -17,7 +17,7 @@ from ..rotation import (
 )
 from ._common import ExitCode, UsageError
 from ._io import emit, read_input, read_passphrase, shown_path, to_json
-from ._qscloud import _client as cloud_client, api_key
+from ._qscloud import admin_client
 from ._run import Log, safe_text
 
 if TYPE_CHECKING:
@@ -152,8 +152,7 @@ class _NewKey:
 
 def idp_rotate(args: argparse.Namespace, log: Log) -> int:
     new = _NewKey(args, log, need_private=True)
-    key = api_key(args, log)
-    with cloud_client(args, log, api_key=key) as client:
+    with admin_client(args, log) as client:
         idps = client.identity_providers(protocol=JWT_AUTH)
         public = new.private_key.public_key() if new.private_key is not None else None
         state = rotation_state(idps, args.issuer, public, args.new_keyid)
@@ -246,8 +245,7 @@ def _verify_login(args: argparse.Namespace, log: Log, private_key: Any, issuer: 
 
 
 def idp_retire(args: argparse.Namespace, log: Log) -> int:
-    key = api_key(args, log)
-    with cloud_client(args, log, api_key=key) as client:
+    with admin_client(args, log) as client:
         kept, doomed = identity_providers_to_retire(client.identity_providers(protocol=JWT_AUTH), args.issuer,
                                                     args.keep_kid)
         result: dict[str, Any] = {"issuer": args.issuer, "kept": _summary(kept),
