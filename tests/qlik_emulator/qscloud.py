@@ -345,6 +345,7 @@ class QscloudEmulator(MountedEmulator):
         admins: list[tuple[str, str, Handler[_Call]]] = [
             ("GET", "/api/v1/users", lambda call, _params: _page(call, list(self._users.values()))),
             ("POST", "/api/v1/licenses/assignments/actions/add", self._add_assignments),
+            ("POST", "/api/v1/oauth-clients", self._create_oauth_client),
         ]
         idp_admins: list[tuple[str, str, Handler[_Call]]] = [
             ("GET", "/api/v1/identity-providers", self._list_idps),
@@ -360,6 +361,37 @@ class QscloudEmulator(MountedEmulator):
         for method, pattern, handler in idp_admins:
             router.add(method, pattern, _admins_only(handler, FOREIGN_TENANT))
         return router
+
+    def _create_oauth_client(self, call: _Call, _params: dict[str, str]) -> Response:
+        """``POST /api/v1/oauth-clients`` of a web (confidential) client: ``appType: "web"``, ``clientName``,
+        ``allowedGrantTypes``, ``allowedScopes``, and ``publicKeys`` (JWKs, for private key JWT) or none (then a
+        ``clientSecret`` is made and answered once). 201 with the client and its ``clientId``."""
+        body = _json_body(call.request)
+        if not isinstance(body, dict) or body.get("appType") != "web":
+            raise ApiError(400, 'appType must be "web" (a confidential client; other types are not emulated)')
+        name, grants, scopes = body.get("clientName"), body.get("allowedGrantTypes"), body.get("allowedScopes")
+        keys = body.get("publicKeys", [])
+        if not isinstance(name, str) or not name.strip():
+            raise ApiError(400, "clientName must be a non-empty string")
+        if not isinstance(grants, list) or not isinstance(scopes, list) or not isinstance(keys, list):
+            raise ApiError(400, "allowedGrantTypes, allowedScopes and publicKeys must be arrays")
+        client_id = secrets.token_hex(16)
+        secret = None if keys else secrets.token_urlsafe(32)
+        try:
+            client = new_client(client_id, name=name, secret=secret, jwk=keys or None, kid=None, alg="RS256",
+                                allowed_grant_types=grants, scopes=scopes, access_token_ttl=3600,
+                                service_user_id="")
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from exc
+        user = self._new_user(f"oauth-client:{client_id}", client.name)
+        if ADMIN_SCOPE in scopes:
+            user["roles"], user["assignedRoles"] = [TENANT_ADMIN], [dict(ADMIN_ROLE)]
+        client = replace(client, service_user_id=user["id"])
+        self._oauth.add(client)
+        answer = client.to_dict()
+        if secret is not None:
+            answer["clientSecret"] = secret
+        return Response.json(answer, 201)
 
     def _add_assignments(self, call: _Call, _params: dict[str, str]) -> Response:
         """``{"add": [{subject, type}]}`` -> 207 with one result per item, in order (B.6)."""
