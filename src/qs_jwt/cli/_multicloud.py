@@ -222,8 +222,8 @@ def _with_orphan(message: str, result: dict[str, Any]) -> str:
 
 
 def setup(args: argparse.Namespace, log: Log) -> int:
-    tenants = read_tenants(args.tenants_file)
     jwt, _ = qseow_jwt(args, log)
+    tenants = read_tenants(args.tenants_file)
     settings = http_settings(args, log)
     with _client(args, log, jwt, settings) as qseow:
         try:

@@ -69,18 +69,23 @@ def credentials(args: argparse.Namespace, log: Log, tenant: str, *, signing_opti
     from ._net import debug_log, http_settings
 
     if getattr(args, "client_id", None) is None:
-        for flag, name in (("--client-secret-file", "client_secret_file"), ("--client-secret", "client_secret"),
-                           ("--assertion-keyid", "assertion_keyid"),
-                           ("--assertion-privatekey-file", "assertion_privatekey_file")):
-            if getattr(args, name, None) is not None:
-                raise UsageError(f"{flag} needs --client-id (the OAuth client)")
-        if user and _impersonate(args) is not None:
-            raise UsageError("--impersonate-... needs --client-id (an OAuth client that allows impersonation)")
+        warn_unused(args, log)
         return None
     secret = _client_secret(args, log)
     keyid = getattr(args, "assertion_keyid", None)
     if secret is not None and keyid is not None:
         raise UsageError("give a client secret or --assertion-keyid (private key JWT), not both")
+    if keyid is None:
+        unused = [flag for flag, name in (("--assertion-privatekey-file", "assertion_privatekey_file"),
+                                          ("--assertion-passphrase-file", "assertion_passphrase_file"),
+                                          ("--cert-privatekey-file", "cert_privatekey_file"),
+                                          ("--cert-privatekey", "cert_privatekey"),
+                                          ("--cert-privatekey-passphrase-file", "cert_privatekey_passphrase_file"))
+                  if (signing_options or "assertion" in name) and getattr(args, name, None) is not None
+                  and name not in getattr(args, "injected", {})]
+        if unused:
+            log.warn(f"{', '.join(unused)} {'is' if len(unused) == 1 else 'are'} not used with a client secret "
+                     "(only with --assertion-keyid); ignored")
     signer = None
     if keyid is not None:
         signer = _assertion_signer(args, log, signing_options=signing_options)
@@ -96,6 +101,23 @@ def credentials(args: argparse.Namespace, log: Log, tenant: str, *, signing_opti
                             scopes=tuple(getattr(args, "scope", None) or ()),
                             impersonate=_impersonate(args) if user else None, settings=settings,
                             log=debug_log(log))
+
+
+_OAUTH_OPTIONS = (("--client-secret-file", "client_secret_file"), ("--client-secret", "client_secret"),
+                  ("--assertion-keyid", "assertion_keyid"),
+                  ("--assertion-privatekey-file", "assertion_privatekey_file"),
+                  ("--assertion-passphrase-file", "assertion_passphrase_file"),
+                  ("--impersonate-sub", "impersonate_sub"), ("--impersonate-email", "impersonate_email"),
+                  ("--impersonate-user-id", "impersonate_user_id"))
+
+
+def warn_unused(args: argparse.Namespace, log: Log) -> None:
+    """The OAuth options given without --client-id are not used: say so."""
+    unused = [flag for flag, name in _OAUTH_OPTIONS
+              if getattr(args, name, None) is not None and name not in getattr(args, "injected", {})]
+    if unused:
+        log.warn(f"{', '.join(unused)} {'is' if len(unused) == 1 else 'are'} not used without --client-id (the "
+                 "OAuth client); ignored")
 
 
 def explain(exc: OAuthError, log: Log) -> int:

@@ -125,6 +125,18 @@ def _a(what: str) -> str:
     return f"an {what}" if what[:1].lower() in "aeiou" else f"a {what}"
 
 
+def _warn_unused_admin(args: argparse.Namespace, log: Log) -> None:
+    """--dry-run sends nothing: the admin credential's options are not used."""
+    given = [flag for flag, name in (("--api-key-file", "api_key_file"), ("--api-key", "api_key"),
+                                     ("--client-id", "client_id"), ("--client-secret-file", "client_secret_file"),
+                                     ("--client-secret", "client_secret"),
+                                     ("--assertion-privatekey-file", "assertion_privatekey_file"),
+                                     ("--assertion-passphrase-file", "assertion_passphrase_file"))
+             if getattr(args, name, None) is not None and name not in getattr(args, "injected", {})]
+    if given:
+        log.warn(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} not used with --dry-run (nothing is sent)")
+
+
 def admin_client(args: argparse.Namespace, log: Log) -> QlikCloudClient:
     """The tenant admin's client: OAuth (--client-id with a secret or a private key JWT), else the API key."""
     from ._oauth import credentials
@@ -310,6 +322,10 @@ def _call_command(args: argparse.Namespace, log: Log) -> int:
     query = pairs(args.query, "--query", "=")
     headers = dict(pairs(args.header, "--header", ":"))
     _prefer_typed_credential(args)
+    if getattr(args, "client_id", None) is None:
+        from ._oauth import warn_unused
+
+        warn_unused(args, log)
     jwt_given = _jwt_given(args)
     if jwt_given and _api_key_given(args):
         raise UsageError("give the user's JWT (--jwt, --jwt-file or the minting options) or an API key, not both")
@@ -439,6 +455,8 @@ def idp_create(args: argparse.Namespace, log: Log) -> int:
 
     planned = body(args.tenant_id)
     kid = planned["options"]["staticKeys"][0]["kid"]
+    if args.dry_run:
+        _warn_unused_admin(args, log)
     if args.keyid is None:
         log.info(f"key id (kid): {kid} (the key's RFC 7638 thumbprint; give create-qscloud --keyid {kid})")
     if args.dry_run:
@@ -576,6 +594,8 @@ def mc_decode(args: argparse.Namespace, log: Log) -> int:
 
 
 def mc_create(args: argparse.Namespace, log: Log) -> int:
+    if args.dry_run:
+        _warn_unused_admin(args, log)
     original = _bearer_token_text(args.from_bearer_token, "--from-bearer-token")
     hostname = args.hostname
     if hostname is None:
