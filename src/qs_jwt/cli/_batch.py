@@ -11,10 +11,11 @@ import contextlib
 import os
 import sys
 import time
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # this module is imported to list the command: typing would cost start-up time
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
+    from typing import Any
 
     from ..batch import BatchSummary, OutputFile, Result, RowReader
     from ..claims import QsCloudSettings, QseowSettings

@@ -128,9 +128,9 @@ def signer_for(args: argparse.Namespace, log: Log) -> Signer:
                  "ignored")
     source = private_key_input(args, log)
     if source is None:
-        raise UsageError(
-            f"no signing key: give --cert-privatekey-file FILE, set ${ENV_PRIVATE_KEY}, or use --cert-create"
-        )
+        raise UsageError("no signing key: give --cert-privatekey-file FILE, "
+                         + (f"set ${ENV_PRIVATE_KEY}, or use --cert-create" if hasattr(args, "cert_create") else
+                            f"or set ${ENV_PRIVATE_KEY}"))
     data, name = source
     passphrase = read_passphrase(PASSPHRASE_FLAG, args.cert_privatekey_passphrase_file, log)
     try:

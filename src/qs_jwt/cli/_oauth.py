@@ -71,8 +71,9 @@ def credentials(args: argparse.Namespace, log: Log, tenant: str, *, signing_opti
     if getattr(args, "client_id", None) is None:
         warn_unused(args, log)
         return None
-    secret = _client_secret(args, log)
     keyid = getattr(args, "assertion_keyid", None)
+    typed_secret = args.client_secret is not None or args.client_secret_file is not None
+    secret = _client_secret(args, log) if typed_secret or keyid is None else None  # a typed key JWT wins over $...
     if secret is not None and keyid is not None:
         raise UsageError("give a client secret or --assertion-keyid (private key JWT), not both")
     if keyid is None:

@@ -331,6 +331,10 @@ def _call_command(args: argparse.Namespace, log: Log) -> int:
         raise UsageError("give the user's JWT (--jwt, --jwt-file or the minting options) or an API key, not both")
     if _api_key_given(args) and args.session_file is not None:
         raise UsageError("give --session-file or an API key, not both")
+    if getattr(args, "client_id", None) is not None and (_api_key_given(args) or jwt_given
+                                                         or args.session_file is not None):
+        raise UsageError("give one credential: the user's JWT, --session-file, an API key or an OAuth client "
+                         "(--client-id)")
     if jwt_given:
         jwt = _UserJwt(args, log)
         if args.session_file is not None:
