@@ -372,6 +372,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         _add_token_output(qe)
         _add_key_source(qe)
 
+    # batch ---------------------------------------------------------------------------------------
+    from ._batch import add_parser as add_batch_parser
+
+    add_batch_parser(commands, command, full=wanted("batch"))
+
     # decode --------------------------------------------------------------------------------------
     de = command(
         "decode", "show a token's header and payload, and verify it when given a key",
@@ -1101,7 +1106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         getattr(args, "vp_command", None), getattr(args, "qscloud_command", None), getattr(args, "idp_command", None),
         getattr(args, "mc_command", None), getattr(args, "dp_command", None), getattr(args, "multicloud_command",
                                                                                      None),
-        getattr(args, "profile_command", None), getattr(args, "oauth_command", None)) if part)
+        getattr(args, "profile_command", None), getattr(args, "oauth_command", None),
+        getattr(args, "batch_command", None)) if part)
     if (args.command == "qseow" and (args.qseow_command is None or
                                      (args.qseow_command == "virtual-proxy" and args.vp_command is None) or
                                      (args.qseow_command == "deployment" and args.dp_command is None))) or (
@@ -1132,6 +1138,10 @@ def _command(args: argparse.Namespace) -> Any:
         from ._create import create
 
         return create
+    if args.command == "batch":
+        from ._batch import run_batch
+
+        return run_batch
     if args.command == "create-client-assertion":
         from ._oauth import client_assertion
 
@@ -1189,7 +1199,7 @@ def _command(args: argparse.Namespace) -> Any:
 #: what is shown of an unknown argument: a long option's name, or a short one (-x); a pasted "-Secret9x" is not
 #: the commands, for finding which one a command line runs before the parser is built
 COMMANDS = ("create-qscloud", "create-qseow", "decode", "check", "cert", "qseow", "qscloud", "multicloud", "profile",
-            "create-client-assertion")
+            "create-client-assertion", "batch")
 
 
 def _command_named(argv: list[str]) -> str | None:
@@ -1210,7 +1220,8 @@ _OPTION_NAME = re.compile(r"--[a-z][a-z0-9-]{0,38}|-[A-Za-z]")
 
 #: where the parser keeps each level of a command path, outermost first (one path is set at a time)
 _COMMAND_DESTS = ("command", "cert_command", "qseow_command", "vp_command", "dp_command", "qscloud_command",
-                  "idp_command", "mc_command", "oauth_command", "multicloud_command", "profile_command")
+                  "idp_command", "mc_command", "oauth_command", "multicloud_command", "profile_command",
+                  "batch_command")
 
 
 def _unknown_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace, extras: list[str]) -> str:
