@@ -255,3 +255,34 @@ def verification_key(args: argparse.Namespace, log: Log, *, passphrase: str | No
                                   alternative=", or give the PEM text with --cert-publickey")
         return load_verification_keys(data, source=source, passphrase=passphrase), source
     return None
+
+
+MAX_SECRET_FILE = 64 * 1024
+
+
+def read_secret_file(flag: str, path: str, what: str) -> str:
+    """A secret (API key, client secret) alone in a file (``-``: standard input); the path is never shown."""
+    if path == "-":
+        raw = read_stdin(what, MAX_SECRET_FILE)
+    else:
+        _require_file(flag, path, secret_option=True, alternative="")
+        try:
+            with open(path, "rb") as handle:
+                raw = handle.read(MAX_SECRET_FILE + 1)
+        except OSError as exc:
+            raise QsJwtError(f"{flag}: cannot read the file ({exc.strerror or type(exc).__name__})") from None
+        if len(raw) > MAX_SECRET_FILE:
+            raise QsJwtError(f"{flag}: the file is larger than 64 KiB: not {_a(what)}")
+    try:
+        text = raw.decode("utf-8-sig").strip()
+    except UnicodeDecodeError:
+        raise QsJwtError(f"{flag}: the file is not UTF-8 text") from None
+    if not text:
+        raise QsJwtError(f"{flag}: the file is empty")
+    if any(ch.isspace() for ch in text):
+        raise QsJwtError(f"{flag}: the file holds more than one line or word; give the {what} alone")
+    return text
+
+
+def _a(what: str) -> str:
+    return f"an {what}" if what[:1].lower() in "aeiou" else f"a {what}"

@@ -160,9 +160,9 @@ class _Run:
         return result
 
     def _tenant(self, tenant: _Tenant, result: dict[str, Any]) -> None:
-        from ._qscloud import _read_api_key_file
+        from ._io import read_secret_file
 
-        key = _read_api_key_file(tenant.api_key_file)
+        key = read_secret_file(f"--tenants-file line {tenant.line}, api_key_file", tenant.api_key_file, "API key")
         with QlikCloudClient(tenant.url, api_key=key, settings=self.settings, log=debug_log(self.log)) as cloud:
             existing = cloud.identity_providers(protocol=MULTI_CLOUD)
             if existing and not self.args.replace:

@@ -97,3 +97,16 @@ def print_answer(response: HttpResponse, raw: bool, log: Log) -> int:
     except QlikApiError:  # not JSON: as received
         emit(safe_text(response.text(), multiline=True))
     return ExitCode.OK
+
+
+TENANT_EXAMPLE = "https://your-tenant.eu.qlikcloud.com"
+
+
+def tenant_url(args: argparse.Namespace) -> str:
+    """--tenant, checked and normalized: ``https://HOST``."""
+    from ..qscloud import normalize_tenant_url
+
+    if args.tenant is None:
+        raise UsageError(f"--tenant is needed: the tenant's address, e.g. {TENANT_EXAMPLE}")
+    check_address(args.tenant, "--tenant", TENANT_EXAMPLE)
+    return normalize_tenant_url(args.tenant)

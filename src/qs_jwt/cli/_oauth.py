@@ -28,7 +28,7 @@ def _client_secret(args: argparse.Namespace, log: Log) -> str | None:
                  f"--client-secret-file or ${ENV_CLIENT_SECRET}")
         return str(args.client_secret).strip()
     if args.client_secret_file is not None:
-        from ._qscloud import read_secret_file
+        from ._io import read_secret_file
 
         return read_secret_file("--client-secret-file", args.client_secret_file, "client secret")
     value = os.environ.get(ENV_CLIENT_SECRET, "").strip()
@@ -133,9 +133,9 @@ def explain(exc: OAuthError, log: Log) -> int:
 
 def client_assertion(args: argparse.Namespace, log: Log) -> int:
     from ._create import signer_for
-    from ._qscloud import _tenant
+    from ._net import tenant_url
 
-    tenant = _tenant(args)
+    tenant = tenant_url(args)
     signer = signer_for(args, log)
     token = create_client_assertion(signer, tenant=tenant, client_id=args.client_id, keyid=args.keyid,
                                     algorithm=args.algorithm, expires=args.expires)
@@ -148,9 +148,9 @@ def client_assertion(args: argparse.Namespace, log: Log) -> int:
 
 
 def oauth_token(args: argparse.Namespace, log: Log) -> int:
-    from ._qscloud import _tenant
+    from ._net import tenant_url
 
-    tenant = _tenant(args)
+    tenant = tenant_url(args)
     creds = credentials(args, log, tenant, signing_options=True, user=True)
     if creds is None:
         raise UsageError("--client-id is needed (the OAuth client)")

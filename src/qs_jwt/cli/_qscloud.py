@@ -21,12 +21,11 @@ from ..qscloud import (
     identity_provider_thumbprint,
     jwt_idp_body,
     multicloud_idp_body,
-    normalize_tenant_url,
     rebuild_bearer_token,
 )
 from ._common import ENV_API_KEY, ExitCode, UsageError
-from ._io import emit, read_input, read_passphrase, read_stdin, read_token, shown_path, to_json
-from ._net import checked_method, debug_log, http_settings, pairs, print_answer, request_body
+from ._io import emit, read_input, read_passphrase, read_secret_file, read_stdin, read_token, shown_path, to_json
+from ._net import checked_method, debug_log, http_settings, pairs, print_answer, request_body, tenant_url
 from ._run import Log, safe_text
 
 if TYPE_CHECKING:
@@ -44,19 +43,10 @@ _TRACE_ID = re.compile(r"[0-9a-fA-F-]{8,64}")
 # --- shared: the tenant, the admin credential, the user's JWT ---------------------------------------------
 
 
-def _tenant(args: argparse.Namespace) -> str:
-    if args.tenant is None:
-        raise UsageError(f"--tenant is needed: the tenant's address, e.g. {_TENANT_EXAMPLE}")
-    from ._net import check_address
-
-    check_address(args.tenant, "--tenant", _TENANT_EXAMPLE)
-    return normalize_tenant_url(args.tenant)
-
-
 def _client(args: argparse.Namespace, log: Log, *, api_key: str | None = None,
             session: QlikCloudSession | None = None, credentials: OAuthCredentials | None = None) -> QlikCloudClient:
     settings = http_settings(args, log, flag="--tenant", value=args.tenant, example=_TENANT_EXAMPLE)
-    return QlikCloudClient(_tenant(args), api_key=api_key, session=session, settings=settings, log=debug_log(log),
+    return QlikCloudClient(tenant_url(args), api_key=api_key, session=session, settings=settings, log=debug_log(log),
                            web_integration_id=getattr(args, "web_integration_id", None), credentials=credentials)
 
 
@@ -95,36 +85,6 @@ def _read_api_key_file(path: str) -> str:
     return read_secret_file("--api-key-file", path, "API key")
 
 
-def read_secret_file(flag: str, path: str, what: str) -> str:
-    """A secret (API key, client secret) alone in a file (``-``: standard input); the path is never shown."""
-    from ._io import _require_file
-
-    if path == "-":
-        raw = read_stdin(what, _MAX_API_KEY_FILE)
-    else:
-        _require_file(flag, path, secret_option=True, alternative="")
-        try:
-            with open(path, "rb") as handle:
-                raw = handle.read(_MAX_API_KEY_FILE + 1)
-        except OSError as exc:
-            raise QsJwtError(f"{flag}: cannot read the file ({exc.strerror or type(exc).__name__})") from None
-        if len(raw) > _MAX_API_KEY_FILE:
-            raise QsJwtError(f"{flag}: the file is larger than 64 KiB: not {_a(what)}")
-    try:
-        text = raw.decode("utf-8-sig").strip()
-    except UnicodeDecodeError:
-        raise QsJwtError(f"{flag}: the file is not UTF-8 text") from None
-    if not text:
-        raise QsJwtError(f"{flag}: the file is empty")
-    if any(ch.isspace() for ch in text):
-        raise QsJwtError(f"{flag}: the file holds more than one line or word; give the {what} alone")
-    return text
-
-
-def _a(what: str) -> str:
-    return f"an {what}" if what[:1].lower() in "aeiou" else f"a {what}"
-
-
 def _warn_unused_admin(args: argparse.Namespace, log: Log) -> None:
     """--dry-run sends nothing: the admin credential's options are not used."""
     given = [flag for flag, name in (("--api-key-file", "api_key_file"), ("--api-key", "api_key"),
@@ -141,7 +101,7 @@ def admin_client(args: argparse.Namespace, log: Log) -> QlikCloudClient:
     """The tenant admin's client: OAuth (--client-id with a secret or a private key JWT), else the API key."""
     from ._oauth import credentials
 
-    tenant = _tenant(args)
+    tenant = tenant_url(args)
     creds = credentials(args, log, tenant)
     if creds is not None:
         if _api_key_given(args):
@@ -351,7 +311,7 @@ def _call_command(args: argparse.Namespace, log: Log) -> int:
     elif getattr(args, "client_id", None) is not None:
         from ._oauth import credentials, explain
 
-        creds = credentials(args, log, _tenant(args), user=True)
+        creds = credentials(args, log, tenant_url(args), user=True)
         with _client(args, log, credentials=creds) as client:
             try:
                 response = client.request(method, args.path, params=query, json=body, headers=headers,
@@ -605,7 +565,7 @@ def mc_create(args: argparse.Namespace, log: Log) -> int:
     if hostname is None:
         if args.tenant is None:
             raise UsageError("give --hostname (the tenant's host name) or --tenant")
-        hostname = _tenant(args).partition("://")[2]
+        hostname = tenant_url(args).partition("://")[2]
     token = rebuild_bearer_token(original, hostname)
 
     def body(tenant_id: str | None) -> dict[str, Any]:
