@@ -36,6 +36,7 @@ import pickle
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring as _encode_string, encode_basestring_ascii as _encode_ascii
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
@@ -127,6 +128,8 @@ _USE_COLUMN = {"sub": "sub", "name": "username", "email": "useremail", "email_ve
                "groups": "groups"}
 #: chunks in flight per worker: one being signed, one waiting
 _IN_FLIGHT_PER_WORKER = 2
+#: the payload's JSON as _jws.dumps_compact makes it (json.dumps with these arguments), made once
+_COMPACT = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 _WRITE_EVERY = 256
 
 
@@ -334,7 +337,7 @@ class RowReader(Iterator[Row]):
 
         reader = csv.reader(text_lines())
         header: list[str] | None = None
-        start = 1
+        kinds: list[int] = []
         while True:
             start = lines.number + 1
             try:
@@ -347,7 +350,7 @@ class RowReader(Iterator[Row]):
                 continue
             if cells is None:
                 return
-            cut = [n for n in range(start, lines.number + 1) if n in lines.too_long]
+            cut = [n for n in range(start, lines.number + 1) if n in lines.too_long] if lines.too_long else None
             if cut:
                 lines.too_long.difference_update(cut)
                 if header is None:
@@ -362,22 +365,23 @@ class RowReader(Iterator[Row]):
                 self._check_columns(cells, start, header=True)
                 header = cells
                 self.columns = tuple(header)
+                # how each column's cells are read: 0 as text, 1 as ';'-separated groups, 2 as a claim value
+                kinds = [1 if name == "groups" else 0 if name in self._schema.columns else 2 for name in header]
                 continue
             if len(cells) > len(header):
                 yield Row(start, {}, f"{len(cells)} values, but the header has {len(header)} columns")
                 continue
-            yield self._csv_row(start, header, cells)
+            yield self._csv_row(start, header, kinds, cells)
 
-    def _csv_row(self, line: int, header: list[str], cells: list[str]) -> Row:
+    def _csv_row(self, line: int, header: list[str], kinds: list[int], cells: list[str]) -> Row:
         values: dict[str, Any] = {}
-        columns = self._schema.columns
-        for name, cell in zip(header, cells, strict=False):
+        for name, kind, cell in zip(header, kinds, cells, strict=False):
             if not cell:
                 continue
-            if name == "groups":
-                values[name] = [group for group in (g.strip() for g in cell.split(";")) if group]
-            elif name in columns:
+            if not kind:
                 values[name] = cell
+            elif kind == 1:
+                values[name] = [group for group in map(str.strip, cell.split(";")) if group]
             else:
                 try:
                     values[name] = parse_claim_assignment(f"{name}={cell}", param="extra_claims")[1]
@@ -495,10 +499,11 @@ class _Minter:
     """Rows to results with one factory: in this process, or in a worker holding its own copy.
 
     A chunk is minted in two passes: every row's user and payload first, then the signatures one after the
-    other, then the tokens. RSA signing runs faster back to back than between Python work (its tables stay in
-    the CPU's caches): about 5 % more tokens per second than a factory call per row. The tokens are the same
-    bytes :meth:`Signer.sign_encoded` makes (PKCS#1 v1.5 is deterministic). A factory whose signer skipped the
-    full key check (it verifies every signature) is called row by row instead.
+    other, then the tokens. RSA signing runs faster back to back than between Python work (its working set
+    stays in the CPU's caches): a few per cent more tokens per second than a factory call per row, most with two
+    processes on CPUs that share caches. The tokens are the bytes :meth:`Signer.sign_encoded` makes (PKCS#1 v1.5
+    is deterministic; a test compares them). A factory whose signer skipped the full key check (it verifies
+    every signature instead) is called row by row.
     """
 
     def __init__(self, factory: Factory) -> None:
@@ -546,47 +551,55 @@ class _Minter:
     def _error(self, line: int, exc: InvalidValueError) -> Result:
         return Result(line, error=redact(exc.render(self._column)))
 
-    def mint(self, rows: Sequence[Row], now: float | None) -> list[Result]:
+    def mint(self, rows: Sequence[tuple[int, dict[str, Any], str | None]], now: float | None) -> list[Result]:
+        return [Result._make(result) for result in self.mint_tuples(rows, now)]
+
+    def mint_tuples(self, rows: Sequence[tuple[int, dict[str, Any], str | None]],
+                    now: float | None) -> list[tuple[int, str | None, str | None, str | None]]:
+        """The results as plain ``(line, subject, token, error)`` tuples (what a worker sends back)."""
         if not self._two_pass:
-            return self._one_by_one(rows, now)
+            return [tuple(result) for result in self._one_by_one(rows, now)]  # type: ignore[misc]
         settings = self.factory.settings
         head = self._head
         clock = _clock.now
-        results: list[Result] = []
-        todo: list[tuple[int, int, str, bytes]] = []  # index in results, line, subject, signing input
+        encode = _COMPACT.encode
+        qscloud = isinstance(settings, QsCloudSettings)
+        results: list[tuple[int, str | None, str | None, str | None]] = []
+        todo: list[tuple[int, int, str, str]] = []  # index in results, line, subject, signing input
         for line, values, error in rows:
             if error is not None:
-                results.append(Result(line, error=error))
+                results.append((line, None, None, error))
                 continue
             try:
                 user = self._user(values)
                 iat = int(clock() if now is None else now)
-                if isinstance(user, QsCloudUser):
+                if qscloud:
                     payload = qscloud_payload(settings, user, iat=iat)  # type: ignore[arg-type]
-                    subject = user.sub
+                    subject = user.sub  # type: ignore[union-attr]
                 else:
                     payload = qseow_payload(settings, user, iat=iat)  # type: ignore[arg-type]
-                    subject = user.user_id
-                try:
-                    body = b64url_encode(dumps_compact(payload))
+                    subject = user.user_id  # type: ignore[union-attr]
+                try:  # what Signer.sign_encoded does: compact UTF-8 JSON, no NaN, no lone surrogates
+                    body = b64url_encode(encode(payload).encode("utf-8"))
                 except (TypeError, ValueError) as exc:
                     raise InvalidValueError(f"the token cannot be serialised: {exc}", param="payload") from None
             except InvalidValueError as exc:
-                results.append(self._error(line, exc))
+                results.append((line, None, None, redact(exc.render(self._column))))
                 continue
-            todo.append((len(results), line, str(subject), f"{head}.{body}".encode("ascii")))
-            results.append(Result(line))  # replaced below
+            todo.append((len(results), line, str(subject), f"{head}.{body}"))
+            results.append((line, None, None, None))  # replaced below
         key, pad, algorithm = self.factory.signer.key, self._padding, self._hash
         try:
-            signatures = [key.sign(signing_input, pad, algorithm) for _, _, _, signing_input in todo]
+            signatures = [key.sign(signing_input.encode("ascii"), pad, algorithm) for *_, signing_input in todo]
         except ValueError:
             raise KeyLoadError("the private key produced a signature its public key rejects; the key is damaged",
                                code=KEY_DAMAGED) from None
         for (index, line, subject, signing_input), signature in zip(todo, signatures, strict=True):
-            results[index] = Result(line, subject, f"{signing_input.decode('ascii')}.{b64url_encode(signature)}")
+            results[index] = (line, subject, f"{signing_input}.{b64url_encode(signature)}", None)
         return results
 
-    def _one_by_one(self, rows: Sequence[Row], now: float | None) -> list[Result]:
+    def _one_by_one(self, rows: Sequence[tuple[int, dict[str, Any], str | None]],
+                    now: float | None) -> list[Result]:
         factory = self.factory
         results: list[Result] = []
         for line, values, error in rows:
@@ -628,11 +641,12 @@ def _init_worker(state: bytes, ready: Any) -> None:
             ready.release()
 
 
-def _mint_chunk(rows: list[Row], now: float | None) -> list[Result]:
-    """A worker's task: one chunk of rows."""
+def _mint_chunk(rows: list[tuple[int, dict[str, Any], str | None]],
+                now: float | None) -> list[tuple[int, str | None, str | None, str | None]]:
+    """A worker's task: one chunk of rows, in and out as plain tuples (they pickle at a third of the cost)."""
     if _WORKER is None:
         raise QsJwtError(_WORKER_ERROR or "the signing process was not initialised")
-    return _WORKER.mint(rows, now)
+    return _WORKER.mint_tuples(rows, now)
 
 
 class BatchMinter:
@@ -723,7 +737,8 @@ class BatchMinter:
             return
         executor = self._pool()
         limit = self.workers * _IN_FLIGHT_PER_WORKER
-        pending: deque[Future[list[Result]]] = deque([self._submit(executor, first, now)])
+        pending: deque[Future[list[tuple[int, str | None, str | None, str | None]]]] = deque(
+            [self._submit(executor, first, now)])
         for chunk in chunks:
             pending.append(self._submit(executor, chunk, now))
             while len(pending) >= limit:
@@ -732,9 +747,10 @@ class BatchMinter:
             yield from _collect(pending.popleft())
 
     @staticmethod
-    def _submit(executor: ProcessPoolExecutor, chunk: list[Row], now: float | None) -> Future[list[Result]]:
+    def _submit(executor: ProcessPoolExecutor, chunk: list[Row],
+                now: float | None) -> Future[list[tuple[int, str | None, str | None, str | None]]]:
         try:
-            return executor.submit(_mint_chunk, chunk, now)
+            return executor.submit(_mint_chunk, [tuple(row) for row in chunk], now)  # type: ignore[misc]
         except RuntimeError as exc:  # BrokenProcessPool, or shut down
             raise QsJwtError(f"the signing processes stopped ({exc})") from None
 
@@ -764,7 +780,7 @@ def _ready_probe() -> bool:
     return True
 
 
-def _collect(future: Future[list[Result]]) -> list[Result]:
+def _collect(future: Future[list[tuple[int, str | None, str | None, str | None]]]) -> list[Result]:
     """A chunk's results; waits in short steps so that Ctrl-C is seen on every system."""
     from concurrent.futures import wait
     from concurrent.futures.process import BrokenProcessPool
@@ -772,7 +788,7 @@ def _collect(future: Future[list[Result]]) -> list[Result]:
     while not future.done():
         wait((future,), timeout=0.25)
     try:
-        return future.result()
+        return [Result._make(result) for result in future.result()]
     except BrokenProcessPool:
         raise QsJwtError("a signing process ended unexpectedly (killed, or out of memory?)") from None
 
@@ -854,8 +870,8 @@ class BatchSummary:
 
 
 def _json_text(value: str) -> str:
-    text = json.dumps(value, ensure_ascii=False)
-    return text if text.isprintable() else json.dumps(value)  # control and bidi characters as \uXXXX
+    text: str = _encode_string(value)
+    return text if text.isprintable() else _encode_ascii(value)  # control and bidi characters as \uXXXX
 
 
 class _Parts(list[str]):

@@ -7,7 +7,6 @@ when the command list is built); the library is imported when the command runs.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 import time
@@ -152,7 +151,7 @@ def run_batch(args: argparse.Namespace, log: Log) -> int:
         return _BATCH_FLAGS.get(param or "") or flag_for(param or "", command)
 
     try:
-        with _terminate_as_interrupt():
+        with _TerminateAsInterrupt():
             return _run(args, log, target)
     except InvalidValueError as exc:
         raise UsageError(exc.render(name_of)) from None
@@ -174,7 +173,7 @@ def _run(args: argparse.Namespace, log: Log, target: str) -> int:
         raise UsageError("--input - and --cert-privatekey-file - cannot both read standard input")
     settings = _settings(args, log, target)
     output = _output(args)
-    with _open_input(args.input) as source:
+    with _Input(args.input) as source:
         reader = _reader(source, input_format, settings, args)
         factory = _factory(args, log, settings)
         id_field = subject_field(settings)
@@ -245,27 +244,35 @@ def _same_file(a: str, b: str) -> bool:
         return False
 
 
-@contextlib.contextmanager
-def _open_input(path: str) -> Iterator[Any]:
-    from ..errors import QsJwtError
-    from ._common import UsageError
-    from ._io import _is_terminal, _require_file, shown_path
+class _Input:
+    """``with _Input(path) as stream``: the --input file opened for binary reads, or stdin's buffer for ``-``."""
 
-    if path == "-":
-        stream = sys.stdin
-        if stream is None or _is_terminal(stream):
-            raise UsageError(f"standard input is {'closed' if stream is None else 'a terminal'}: pipe the rows into "
-                             "it, or give --input FILE")
-        yield stream.buffer
-        return
-    _require_file("--input", path, secret_option=False, alternative="")
-    try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed by the with below
-    except OSError as exc:
-        what = "is a directory" if isinstance(exc, IsADirectoryError) else f"cannot be read ({exc.strerror or exc})"
-        raise QsJwtError(f"--input: {shown_path(path)} {what}") from None
-    with handle:
-        yield handle
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.handle: Any = None
+
+    def __enter__(self) -> Any:
+        from ..errors import QsJwtError
+        from ._common import UsageError
+        from ._io import _is_terminal, _require_file, shown_path
+
+        if self.path == "-":
+            stream = sys.stdin
+            if stream is None or _is_terminal(stream):
+                raise UsageError(f"standard input is {'closed' if stream is None else 'a terminal'}: pipe the rows "
+                                 "into it, or give --input FILE")
+            return stream.buffer
+        _require_file("--input", self.path, secret_option=False, alternative="")
+        try:
+            self.handle = open(self.path, "rb")  # closed by __exit__
+        except OSError as exc:
+            what = "is a directory" if isinstance(exc, IsADirectoryError) else f"cannot be read ({exc.strerror or exc})"
+            raise QsJwtError(f"--input: {shown_path(self.path)} {what}") from None
+        return self.handle
+
+    def __exit__(self, *exc: object) -> None:
+        if self.handle is not None:
+            self.handle.close()
 
 
 def _reader(source: Any, input_format: str, settings: QsCloudSettings | QseowSettings,
@@ -339,31 +346,36 @@ def _watched(results: Iterable[Result], progress: _Progress, log: Log) -> Iterat
     progress.update(done, final=True)
 
 
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM and SIGHUP end the run as Ctrl-C does (no output file, no temporary file left), in the main thread."""
-    import signal
-    import threading
+class _TerminateAsInterrupt:
+    """SIGTERM and SIGHUP end the run as Ctrl-C does (no output file, no temporary file left); main thread only."""
 
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+    def __init__(self) -> None:
+        self.previous: dict[int, Any] = {}
 
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+    def __enter__(self) -> None:
+        import contextlib
+        import signal
+        import threading
 
-    previous: dict[int, Any] = {}
-    try:
+        if threading.current_thread() is not threading.main_thread():
+            return
         for name in ("SIGTERM", "SIGHUP"):
             signum = getattr(signal, name, None)
             if signum is not None:
                 with contextlib.suppress(OSError, ValueError):
-                    previous[signum] = signal.signal(signum, interrupt)
-        yield
-    finally:
-        for signum, handler in previous.items():
+                    self.previous[signum] = signal.signal(signum, _interrupt)
+
+    def __exit__(self, *exc: object) -> None:
+        import contextlib
+        import signal
+
+        for signum, handler in self.previous.items():
             with contextlib.suppress(OSError, ValueError):
                 signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 # --- progress -------------------------------------------------------------------------------------------------
@@ -415,9 +427,11 @@ class _Progress:
             self.width = 0
 
     def _draw_return(self) -> None:
-        with contextlib.suppress(OSError, ValueError, AttributeError):
+        try:
             self.stream.write("\r")
             self.stream.flush()
+        except (OSError, ValueError, AttributeError):
+            self.enabled = False
 
     def close(self) -> None:
         self.clear()
