@@ -206,9 +206,13 @@ def main(argv: list[str] | None = None) -> int:
         if node and shutil.which("node"):
             commands += [bench_cli.Command("node-help", "Node qs-jwt --help", ["node", node, "--help"]),
                          bench_cli.Command("node-create", "Node qs-jwt create-qscloud, 4096-bit key",
-                                           ["node", node, "create-qscloud", "--certfile", str(bench_cli.KEY_4096),
-                                            "--keyid", "my-key", "--issuer", "my-app", "--useremail",
-                                            "alice@example.com", "--expires", "5m"])]
+                                           ["node", node, "create-qscloud", "--cert-privatekey-file",
+                                            str(bench_cli.KEY_4096), "--keyid", "my-key", "--issuer", "my-app",
+                                            "--useremail", "alice@example.com", "--useremail-verified", "true",
+                                            "--expires", "5m"]),
+                         bench_cli.Command("node-decode", "Node qs-jwt decode + verify, 4096-bit",
+                                           ["node", node, "decode", "--jwt", Path(token_file).read_text().strip(),
+                                            "--cert-publickey-file", str(bench_cli.PUBLIC_4096)])]
         bench_cli.benchmark(commands, runs, env, str(folder))
         floor = statistics.median(commands[0].wall)
         for command in commands[1:]:
