@@ -629,3 +629,33 @@ def test_bearer_token_of_an_unknown_deployment_exits_4(cli, qseow, ca_bundle) ->
     assert "404" in result.stderr
     assert "deployments API" not in result.stderr  # the API is there; the id is not
     assert_logged_out(qseow)
+
+
+def test_a_tenant_with_an_oauth_client_instead_of_an_api_key(run_cli, qseow_emulator_own_ca, qscloud_tenants,
+                                                            tmp_path) -> None:
+    """The tenants file may name an OAuth client (client_id, client_secret_file, scope) instead of an API key."""
+    from qlik_emulator import write_ca_bundle
+
+    tenant = qscloud_tenants[0]
+    tenant.add_oauth_client("setup-client", secret="a-long-setup-client-secret", scopes=("admin_classic",))
+    (tmp_path / "secret.txt").write_text("a-long-setup-client-secret\n")
+    (tmp_path / "tenants.csv").write_text(f"tenant,client_id,client_secret_file,scope\n{tenant.url},setup-client,"
+                                          "secret.txt,admin_classic\n")
+    bundle = write_ca_bundle(tmp_path / "cas.pem", qseow_emulator_own_ca, tenant)
+    result = run_cli("multicloud", "setup", "--server", f"{qseow_emulator_own_ca.url}/jwt", "--ca-cert", str(bundle),
+                     "--tenants-file", str(tmp_path / "tenants.csv"), "--timeout", "5", "--cert-privatekey-file",
+                     key_path("rsa2048_pkcs8.pem"), "--userdir", "ACME", "--userid", "admin", "--audience", "qlik")
+    assert result.exit_code == 0, result.stderr
+    line = json.loads(result.stdout)
+    assert line["status"] == "created"
+    assert [idp["protocol"] for idp in tenant.identity_providers] == ["qsefw-local-bearer-token"]
+    assert len(tenant.oauth_tokens_issued) == 1
+    assert "a-long-setup-client-secret" not in result.stderr
+
+
+def test_a_row_with_both_an_api_key_and_an_oauth_client_is_a_usage_error(run_cli, tmp_path) -> None:
+    (tmp_path / "tenants.csv").write_text("tenant,api_key_file,client_id,client_secret_file\n"
+                                          "t.example.com,k.txt,c,s.txt\n")
+    result = run_cli("multicloud", "setup", "--server", "https://127.0.0.1:9/jwt", "--tenants-file",
+                     str(tmp_path / "tenants.csv"), "--jwt", "eyJ.e30.x", "--timeout", "2")
+    assert result.exit_code == 2 and "line 2" in result.stderr and "one of the two" in result.stderr

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ..http import HttpSettings
 
 _MAX_TENANTS_FILE = 4 * 1024 * 1024
-_COLUMNS = ("tenant", "api_key_file", "name")
+_COLUMNS = ("tenant", "api_key_file", "name", "client_id", "client_secret_file", "scope")
 
 
 def _client(args: argparse.Namespace, log: Log, jwt: str, settings: HttpSettings | None = None) -> QseowClient:
@@ -82,11 +82,15 @@ class _Tenant:
     url: str
     api_key_file: str
     name: str
+    client_id: str = ""
+    client_secret_file: str = ""
+    scope: str = ""
 
 
 def read_tenants(path: str) -> list[_Tenant]:
-    """The tenants file: CSV with the header ``tenant,api_key_file`` and an optional ``name`` column. Relative
-    API key file paths are taken from the tenants file's folder. Every row is checked before anything is done."""
+    """The tenants file: CSV with the header ``tenant,api_key_file`` and an optional ``name`` column; or, for an
+    OAuth client instead of an API key, ``client_id`` and ``client_secret_file`` (and ``scope``, space-separated).
+    Relative file paths are taken from the tenants file's folder. Every row is checked before anything is done."""
     from ..qscloud import normalize_tenant_url
 
     if path != "-" and os.path.isfile(path) and os.path.getsize(path) == 0:
@@ -111,7 +115,10 @@ def read_tenants(path: str) -> list[_Tenant]:
         if header is None:
             header = [cell.lower() for cell in cells]
             unknown = [cell for cell in header if cell not in _COLUMNS]
-            missing = [name for name in _COLUMNS[:2] if name not in header]
+            oauth = "client_id" in header or "client_secret_file" in header
+            needed = ("tenant", "client_id", "client_secret_file") if oauth and "api_key_file" not in header else \
+                ("tenant", "api_key_file")
+            missing = [name for name in needed if name not in header]
             if unknown or missing:
                 raise UsageError(f"--tenants-file: line {number}: the header must be tenant,api_key_file[,name]"
                                  + (f"; unknown column(s): {', '.join(safe_text(c) for c in unknown)}" if unknown
@@ -120,8 +127,11 @@ def read_tenants(path: str) -> list[_Tenant]:
         if len(cells) > len(header):
             raise UsageError(f"--tenants-file: line {number}: more values than columns")
         values = dict(zip(header, cells + [""] * (len(header) - len(cells)), strict=True))
-        if not values["tenant"] or not values["api_key_file"]:
-            raise UsageError(f"--tenants-file: line {number}: tenant and api_key_file are needed")
+        by_key = bool(values.get("api_key_file"))
+        by_client = bool(values.get("client_id")) and bool(values.get("client_secret_file"))
+        if not values["tenant"] or by_key == by_client:
+            raise UsageError(f"--tenants-file: line {number}: tenant, and api_key_file or client_id with "
+                             "client_secret_file (one of the two), are needed")
         try:
             url = normalize_tenant_url(values["tenant"])
         except QsJwtError as exc:
@@ -130,13 +140,18 @@ def read_tenants(path: str) -> list[_Tenant]:
         if url in seen:
             raise UsageError(f"--tenants-file: line {number}: {url} is on line {seen[url]} already")
         seen[url] = number
-        key_file = values["api_key_file"]
-        if not os.path.isabs(key_file):
-            key_file = os.path.join(folder, key_file)
-        tenants.append(_Tenant(number, url, key_file, values.get("name") or url.partition("://")[2]))
+        tenants.append(_Tenant(number, url, _local(values, "api_key_file", folder),
+                               values.get("name") or url.partition("://")[2], values.get("client_id") or "",
+                               _local(values, "client_secret_file", folder), values.get("scope") or ""))
     if header is None or not tenants:
         raise UsageError("--tenants-file: no tenant (a CSV file with the header tenant,api_key_file[,name])")
     return tenants
+
+
+def _local(values: dict[str, str], name: str, folder: str) -> str:
+    """A file named in the tenants file: a relative path is taken from the file's folder."""
+    value = values.get(name) or ""
+    return value if not value or os.path.isabs(value) else os.path.join(folder, value)
 
 
 class _Run:
@@ -162,8 +177,20 @@ class _Run:
     def _tenant(self, tenant: _Tenant, result: dict[str, Any]) -> None:
         from ._io import read_secret_file
 
-        key = read_secret_file(f"--tenants-file line {tenant.line}, api_key_file", tenant.api_key_file, "API key")
-        with QlikCloudClient(tenant.url, api_key=key, settings=self.settings, log=debug_log(self.log)) as cloud:
+        where = f"--tenants-file line {tenant.line}"
+        credentials = None
+        key = None
+        if tenant.client_id:
+            from ..oauth import OAuthCredentials
+
+            secret = read_secret_file(f"{where}, client_secret_file", tenant.client_secret_file, "client secret")
+            credentials = OAuthCredentials(tenant.url, tenant.client_id, client_secret=secret,
+                                           scopes=tenant.scope.split(), settings=self.settings,
+                                           log=debug_log(self.log))
+        else:
+            key = read_secret_file(f"{where}, api_key_file", tenant.api_key_file, "API key")
+        with QlikCloudClient(tenant.url, api_key=key, credentials=credentials, settings=self.settings,
+                             log=debug_log(self.log)) as cloud:
             existing = cloud.identity_providers(protocol=MULTI_CLOUD)
             if existing and not self.args.replace:
                 result.update(status="skipped", identityProviderId=existing[0].get("id"),
