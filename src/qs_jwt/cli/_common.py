@@ -45,7 +45,8 @@ environment:
   {"QS_JWT_CONFIG":<30} the profile file (default: ~/.config/qs-jwt/config.toml; %APPDATA% on Windows)
   {ENV_PRIVATE_KEY:<30} PEM private key, used when no key option is given
   {ENV_PASSPHRASE:<30} passphrase of an encrypted private key
-  {ENV_API_KEY:<30} Qlik Cloud API key (qscloud commands), used when no --api-key-file is given"""
+  {ENV_API_KEY:<30} Qlik Cloud API key (qscloud commands), used when no --api-key-file is given
+  {"QLIK_OAUTH_CLIENT_SECRET":<30} the OAuth client's secret, used with --client-id when no secret option is given"""
 
 LOG_LEVELS = {"error": 0, "warn": 1, "warning": 1, "info": 2, "verbose": 3, "debug": 4}
 
