@@ -62,9 +62,10 @@ def key_bytes(name: str) -> bytes:
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No QS_JWT_* variable (nor $QLIK_API_KEY) of the machine leaks into a test."""
+    """No QS_JWT_* variable (nor $QLIK_API_KEY, $QLIK_OAUTH_CLIENT_SECRET) of the machine leaks into a test."""
     for name in list(os.environ):
-        if (name.startswith("QS_JWT_") and name != "QS_JWT_SHARED_DIR") or name == "QLIK_API_KEY":
+        if (name.startswith("QS_JWT_") and name != "QS_JWT_SHARED_DIR") or name in ("QLIK_API_KEY",
+                                                                                     "QLIK_OAUTH_CLIENT_SECRET"):
             monkeypatch.delenv(name, raising=False)
 
 
