@@ -280,7 +280,7 @@ def _environment(bin_dir: Path) -> dict[str, str]:
     if qs_jwt is None:
         pytest.fail(f"qs-jwt is not installed in this environment ({scripts})", pytrace=False)
     env = {name: value for name, value in os.environ.items()
-           if not name.startswith("QS_JWT_") and name not in ("QLIK_API_KEY", "TENANT")}
+           if not name.startswith("QS_JWT_") and name not in ("QLIK_API_KEY", "QLIK_OAUTH_CLIENT_SECRET", "TENANT")}
     env["PATH"] = path
     return env
 
@@ -376,7 +376,7 @@ def test_readme_python_blocks_run(readme_runs: dict[int, BlockRun], readme_folde
     script = readme_folder / "readme_examples.py"
     script.write_text("\n".join(blocks), encoding="utf-8")
     env = {name: value for name, value in os.environ.items()
-           if not name.startswith("QS_JWT_") and name not in ("QLIK_API_KEY", "TENANT")}
+           if not name.startswith("QS_JWT_") and name not in ("QLIK_API_KEY", "QLIK_OAUTH_CLIENT_SECRET", "TENANT")}
     done = subprocess.run([sys.executable, str(script)], cwd=readme_folder, env=env, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=BLOCK_TIMEOUT, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
