@@ -84,7 +84,7 @@ def tenant_rows(folder: Path, tenants: list[QscloudEmulator], order: tuple[int, 
              f"Tenant {i + 1}") for i in order]
 
 
-def setup(cli: Any, qseow: QseowEmulator, ca_bundle: str, path: str, *extra: str,
+def run_setup(cli: Any, qseow: QseowEmulator, ca_bundle: str, path: str, *extra: str,
           token: tuple[str, ...] = MINT) -> CliResult:
     return cli("multicloud", "setup", "--tenants-file", path, *connection(qseow, ca_bundle), *token, *extra)
 
@@ -152,7 +152,7 @@ def test_setup_creates_a_deployment_and_an_idp_per_tenant_in_file_order(cli, qse
     qseow.set_bearer_token_format(token_format)
     order = (2, 0, 1)
     path = tenants_file(tmp_path, tenant_rows(tmp_path, tenants, order))
-    result = setup(cli, qseow, ca_bundle, path)
+    result = run_setup(cli, qseow, ca_bundle, path)
     assert result.exit_code == 0, result.stderr
     out = lines(result)
     assert [line["tenant"] for line in out] == [tenants[i].url for i in order]
@@ -193,7 +193,7 @@ def test_setup_creates_a_deployment_and_an_idp_per_tenant_in_file_order(cli, qse
 def test_a_default_deployment_name_is_the_tenant_host(cli, qseow, tenants, ca_bundle, tmp_path) -> None:
     rows = [(tenants[0].url, key_file(tmp_path, "t1.txt", QSCLOUD_TENANT_API_KEYS[0]))]
     path = tenants_file(tmp_path, rows, header="tenant,api_key_file")
-    result = setup(cli, qseow, ca_bundle, path)
+    result = run_setup(cli, qseow, ca_bundle, path)
     assert result.exit_code == 0, result.stderr
     (deployment,) = qseow.deployments
     assert deployment["name"] == tenants[0].url.removeprefix("https://")
@@ -202,7 +202,7 @@ def test_a_default_deployment_name_is_the_tenant_host(cli, qseow, tenants, ca_bu
 
 def test_a_rerun_skips_every_tenant_and_creates_nothing(cli, qseow, tenants, ca_bundle, tmp_path) -> None:
     path = tenants_file(tmp_path, tenant_rows(tmp_path, tenants))
-    first = setup(cli, qseow, ca_bundle, path)
+    first = run_setup(cli, qseow, ca_bundle, path)
     assert first.exit_code == 0, first.stderr
     idps = [multicloud_idps(tenant) for tenant in tenants]
     deployments = qseow.deployments
@@ -213,7 +213,7 @@ def test_a_rerun_skips_every_tenant_and_creates_nothing(cli, qseow, tenants, ca_
     token_file = tmp_path / "admin-jwt.txt"
     token_file.write_text(jwt_logins(qseow)[0] + "\n")
     token_file.chmod(0o600)
-    again = setup(cli, qseow, ca_bundle, path, token=("--jwt-file", str(token_file)))
+    again = run_setup(cli, qseow, ca_bundle, path, token=("--jwt-file", str(token_file)))
     assert again.exit_code == 0, again.stderr
     out = lines(again)
     assert [line["status"] for line in out] == ["skipped"] * 3
@@ -231,14 +231,14 @@ def test_a_rerun_skips_every_tenant_and_creates_nothing(cli, qseow, tenants, ca_
 
 def test_replace_makes_new_idps_and_reuses_the_deployments(cli, qseow, tenants, ca_bundle, tmp_path) -> None:
     path = tenants_file(tmp_path, tenant_rows(tmp_path, tenants))
-    first = setup(cli, qseow, ca_bundle, path)
+    first = run_setup(cli, qseow, ca_bundle, path)
     assert first.exit_code == 0, first.stderr
     old = lines(first)
     deployments = qseow.deployments
     starts = [len(tenant.requests) for tenant in tenants]
     qseow_start = len(qseow.requests)
 
-    result = setup(cli, qseow, ca_bundle, path, "--replace")
+    result = run_setup(cli, qseow, ca_bundle, path, "--replace")
     assert result.exit_code == 0, result.stderr
     out = lines(result)
     assert [line["status"] for line in out] == ["created"] * 3
@@ -263,7 +263,7 @@ def test_dry_run_changes_nothing_and_says_what_it_would_do(cli, qseow, tenants, 
                                                            replace) -> None:
     # tenant 2 is set up already
     rows = tenant_rows(tmp_path, tenants)
-    done = setup(cli, qseow, ca_bundle, tenants_file(tmp_path, [rows[1]]))
+    done = run_setup(cli, qseow, ca_bundle, tenants_file(tmp_path, [rows[1]]))
     assert done.exit_code == 0, done.stderr
     (existing,) = lines(done)
     deployments = qseow.deployments
@@ -271,7 +271,7 @@ def test_dry_run_changes_nothing_and_says_what_it_would_do(cli, qseow, tenants, 
     starts = [len(emulator.requests) for emulator in (qseow, *tenants)]
 
     path = tenants_file(tmp_path, rows)
-    result = setup(cli, qseow, ca_bundle, path, "--dry-run", *(["--replace"] if replace else []))
+    result = run_setup(cli, qseow, ca_bundle, path, "--dry-run", *(["--replace"] if replace else []))
     assert result.exit_code == 0, result.stderr
     out = lines(result)
     assert [line["status"] for line in out] == ["would-create", "would-replace" if replace else "skipped",
@@ -301,7 +301,7 @@ def test_a_wrong_api_key_fails_that_tenant_only_then_a_rerun_fixes_it(cli, qseow
                                                                       tmp_path) -> None:
     rows = tenant_rows(tmp_path, tenants, keys={1: WRONG_KEY})
     path = tenants_file(tmp_path, rows)
-    result = setup(cli, qseow, ca_bundle, path)
+    result = run_setup(cli, qseow, ca_bundle, path)
     assert result.exit_code == 4, result.stderr
     out = lines(result)
     assert [line["status"] for line in out] == ["created", "failed", "created"]
@@ -316,7 +316,7 @@ def test_a_wrong_api_key_fails_that_tenant_only_then_a_rerun_fixes_it(cli, qseow
     assert_logged_out(qseow)
 
     key_file(tmp_path, "tenant2.txt", QSCLOUD_TENANT_API_KEYS[1])  # fixed
-    again = setup(cli, qseow, ca_bundle, path)
+    again = run_setup(cli, qseow, ca_bundle, path)
     assert again.exit_code == 0, again.stderr
     assert [line["status"] for line in lines(again)] == ["skipped", "created", "skipped"]
     assert [d["serviceUrl"] for d in qseow.deployments] == [tenants[0].url, tenants[2].url, tenants[1].url]
@@ -332,7 +332,7 @@ def test_a_failure_after_the_deployment_names_the_orphan_and_a_rerun_reuses_it(c
         tenants[1].fail_next("/api/v1/users/me", 400, content_type="application/json", body=json.dumps(
             {"errors": [{"code": "HTTP-400", "title": "Bad Request", "detail": "no user", "status": "400"}]}))
     path = tenants_file(tmp_path, tenant_rows(tmp_path, tenants))
-    result = setup(cli, qseow, ca_bundle, path)
+    result = run_setup(cli, qseow, ca_bundle, path)
     assert result.exit_code == 4, result.stderr
     out = lines(result)
     assert [line["status"] for line in out] == ["created", "failed", "created"]
@@ -349,7 +349,7 @@ def test_a_failure_after_the_deployment_names_the_orphan_and_a_rerun_reuses_it(c
     assert_logged_out(qseow)
 
     qseow_start = len(qseow.requests)
-    again = setup(cli, qseow, ca_bundle, path)
+    again = run_setup(cli, qseow, ca_bundle, path)
     assert again.exit_code == 0, again.stderr
     out = lines(again)
     assert [line["status"] for line in out] == ["skipped", "created", "skipped"]
@@ -366,7 +366,7 @@ def test_a_deployment_name_taken_for_another_tenant_fails_that_tenant(cli, qseow
                                                                       tmp_path) -> None:
     other = qseow.add_deployment("Tenant 2", "https://elsewhere.example.com")
     path = tenants_file(tmp_path, tenant_rows(tmp_path, tenants))
-    result = setup(cli, qseow, ca_bundle, path)
+    result = run_setup(cli, qseow, ca_bundle, path)
     out = lines(result)
     assert [line["status"] for line in out] == ["created", "failed", "created"]
     assert other["id"] in out[1]["error"] and "https://elsewhere.example.com" in out[1]["error"]
@@ -380,7 +380,7 @@ def test_a_tenant_that_is_down_fails_with_a_connection_error_and_exit_1(cli, qse
     rows = [tenant_rows(tmp_path, tenants, (0,))[0], (DOWN_TENANT, key_file(tmp_path, "down.txt", "down-api-key"),
                                                       "Down"),
             tenant_rows(tmp_path, tenants, (1,), keys={1: WRONG_KEY})[0]]
-    result = setup(cli, qseow, ca_bundle, tenants_file(tmp_path, rows))
+    result = run_setup(cli, qseow, ca_bundle, tenants_file(tmp_path, rows))
     assert result.exit_code == 1, result.stderr  # a failure that is no API answer
     out = lines(result)
     assert [line["status"] for line in out] == ["created", "failed", "failed"]
@@ -395,14 +395,14 @@ def test_a_tenant_that_is_down_fails_with_a_connection_error_and_exit_1(cli, qse
 def test_only_a_down_tenant_exits_1(cli, qseow, tenants, ca_bundle, tmp_path) -> None:
     rows = [(DOWN_TENANT, key_file(tmp_path, "down.txt", "down-api-key"), "Down"),
             tenant_rows(tmp_path, tenants, (2,))[0]]
-    result = setup(cli, qseow, ca_bundle, tenants_file(tmp_path, rows))
+    result = run_setup(cli, qseow, ca_bundle, tenants_file(tmp_path, rows))
     assert result.exit_code == 1, result.stderr
     assert [line["status"] for line in lines(result)] == ["failed", "created"]
 
 
 def test_the_one_ca_bundle_is_used_for_the_tenants_too(cli, qseow, tenants, tmp_path) -> None:
     partial = str(write_ca_bundle(tmp_path / "partial.pem", qseow, tenants[0], tenants[1]))  # not tenant 3's CA
-    result = setup(cli, qseow, partial, tenants_file(tmp_path, tenant_rows(tmp_path, tenants)))
+    result = run_setup(cli, qseow, partial, tenants_file(tmp_path, tenant_rows(tmp_path, tenants)))
     assert result.exit_code == 1, result.stderr  # a TLS failure is no API answer
     out = lines(result)
     assert [line["status"] for line in out] == ["created", "created", "failed"]
@@ -427,7 +427,7 @@ def test_a_tenant_that_does_not_answer_in_time_fails_alone(cli, qseow, tenants, 
 
 def test_a_missing_api_key_file_is_a_local_error(cli, qseow, tenants, ca_bundle, tmp_path) -> None:
     rows = [*tenant_rows(tmp_path, tenants, (0,)), (tenants[1].url, "keys/missing.txt", "Tenant 2")]
-    result = setup(cli, qseow, ca_bundle, tenants_file(tmp_path, rows))
+    result = run_setup(cli, qseow, ca_bundle, tenants_file(tmp_path, rows))
     assert result.exit_code == 1, result.stderr
     out = lines(result)
     assert [line["status"] for line in out] == ["created", "failed"]
@@ -438,7 +438,7 @@ def test_a_missing_api_key_file_is_a_local_error(cli, qseow, tenants, ca_bundle,
 
 def test_only_api_failures_exit_4(cli, qseow, tenants, ca_bundle, tmp_path) -> None:
     rows = tenant_rows(tmp_path, tenants, keys={0: WRONG_KEY, 2: WRONG_KEY + "-3"})
-    result = setup(cli, qseow, ca_bundle, tenants_file(tmp_path, rows))
+    result = run_setup(cli, qseow, ca_bundle, tenants_file(tmp_path, rows))
     assert result.exit_code == 4, result.stderr
     assert [line["status"] for line in lines(result)] == ["failed", "created", "failed"]
 
@@ -446,7 +446,7 @@ def test_only_api_failures_exit_4(cli, qseow, tenants, ca_bundle, tmp_path) -> N
 def test_a_server_without_the_deployments_api(cli, qseow, tenants, ca_bundle, tmp_path) -> None:
     qseow.disable_hds()
     path = tenants_file(tmp_path, tenant_rows(tmp_path, tenants))
-    result = setup(cli, qseow, ca_bundle, path)
+    result = run_setup(cli, qseow, ca_bundle, path)
     assert result.exit_code == 4, result.stderr
     assert "deployments API" in result.stderr
     assert "published" in result.stderr or "unofficial" in result.stderr.lower()
@@ -482,7 +482,7 @@ def test_a_bad_tenants_file_is_a_usage_error_before_any_request(cli, qseow, tena
         key_file(tmp_path, f"k{n}.txt", QSCLOUD_TENANT_API_KEYS[n - 1])
     path = tmp_path / "tenants.csv"
     path.write_text(text.format(one=tenants[0].url, two=tenants[1].url, one_upper=tenants[0].url.upper()))
-    result = setup(cli, qseow, ca_bundle, str(path))
+    result = run_setup(cli, qseow, ca_bundle, str(path))
     assert result.exit_code == 2, result.stderr
     assert result.stdout == ""
     assert "--tenants-file" in result.stderr
@@ -499,10 +499,10 @@ def test_no_secret_in_any_output_at_debug_level(cli, qseow, tenants, ca_bundle, 
     refuse_next_idp_post(monkeypatch, tenants[2], "refused")
     rows = tenant_rows(tmp_path, tenants, keys={1: WRONG_KEY})
     path = tenants_file(tmp_path, rows)
-    first = setup(cli, qseow, ca_bundle, path, "--loglevel", "debug")
+    first = run_setup(cli, qseow, ca_bundle, path, "--loglevel", "debug")
     assert first.exit_code == 4, first.stderr
     key_file(tmp_path, "tenant2.txt", QSCLOUD_TENANT_API_KEYS[1])
-    second = setup(cli, qseow, ca_bundle, path, "--loglevel", "debug", "--replace")
+    second = run_setup(cli, qseow, ca_bundle, path, "--loglevel", "debug", "--replace")
     assert second.exit_code == 0, second.stderr
     assert "GET" in second.stderr  # debug lines were written
 
@@ -526,7 +526,7 @@ def test_no_secret_in_any_output_at_debug_level(cli, qseow, tenants, ca_bundle, 
 
 def test_the_jwt_is_minted_once_for_many_tenants(cli, qseow, tenants, ca_bundle, tmp_path) -> None:
     path = tenants_file(tmp_path, tenant_rows(tmp_path, tenants))
-    result = setup(cli, qseow, ca_bundle, path, "--loglevel", "verbose")
+    result = run_setup(cli, qseow, ca_bundle, path, "--loglevel", "verbose")
     assert result.exit_code == 0, result.stderr
     hds = [r for r in qseow.requests if "/api/hds/" in r.path.lower()]
     assert len(hds) >= 7  # the list, then a create and a token per tenant
