@@ -160,7 +160,11 @@ def test_sdist_holds_the_tests_and_what_they_need(sdist: Path) -> None:
 
 @pytest.mark.slow
 def test_sdist_tests_pass_in_a_fresh_venv(sdist: Path, tmp_path: Path) -> None:
-    """Install the unpacked sdist, with its test extra, into a new venv and run its tests there."""
+    """Install the unpacked sdist, with its test extra, into a new venv and run its tests there.
+
+    ``$CI_SDIST_CONSTRAINTS`` names a pip constraints file to install with (CI: the lowest versions pyproject.toml
+    allows, each pin checked against what got installed), and ``$CI_SDIST_PYTEST_ARGS`` adds pytest arguments.
+    """
     with tarfile.open(sdist) as archive:
         if hasattr(tarfile, "data_filter"):  # Python 3.11.4 and later
             archive.extractall(tmp_path / "src", filter="data")
@@ -172,11 +176,26 @@ def test_sdist_tests_pass_in_a_fresh_venv(sdist: Path, tmp_path: Path) -> None:
     python = env_dir / ("Scripts" if os.name == "nt" else "bin") / "python"
     env = {name: value for name, value in os.environ.items()
            if not name.startswith(("QS_JWT_", "PYTHON", "VIRTUAL_ENV"))}
-    install = subprocess.run([str(python), "-m", "pip", "install", "--quiet", f"{unpacked}[test]"],
+    constraints = os.environ.get("CI_SDIST_CONSTRAINTS")
+    pins = ["-c", constraints] if constraints else []
+    install = subprocess.run([str(python), "-m", "pip", "install", "--quiet", *pins, f"{unpacked}[test]"],
                              env=env, capture_output=True, text=True, timeout=900, check=False)
     assert install.returncode == 0, install.stdout + install.stderr
+    if constraints:  # every pin must be what got installed: a pin that matches no requirement tests nothing
+        check = ("import sys\nfrom importlib.metadata import version\nwrong = []\n"
+                 "for line in open(sys.argv[1], encoding='utf-8'):\n"
+                 "    line = line.split('#', 1)[0].strip()\n"
+                 "    if line:\n"
+                 "        name, _, pinned = line.partition('==')\n"
+                 "        if version(name) != pinned:\n"
+                 "            wrong.append(f'{name}: {version(name)} installed, {pinned} pinned')\n"
+                 "sys.exit('\\n'.join(wrong) or None)\n")
+        pinned = subprocess.run([str(python), "-c", check, constraints], env=env, capture_output=True, text=True,
+                                timeout=60, check=False)
+        assert pinned.returncode == 0, pinned.stdout + pinned.stderr
     env["QS_JWT_SHARED_DIR"] = str(SHARED.resolve())  # the unpacked sdist has no ../shared beside it
-    tests = subprocess.run([str(python), "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"], cwd=unpacked,
+    extra = os.environ.get("CI_SDIST_PYTEST_ARGS", "").split()
+    tests = subprocess.run([str(python), "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *extra], cwd=unpacked,
                            env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900,
                            check=False)
     output = tests.stdout + tests.stderr
