@@ -82,6 +82,17 @@ def checked_method(method: str) -> str:
     return verb
 
 
+def request_parts(args: argparse.Namespace, path_example: str,
+                  ) -> tuple[str, Any, list[tuple[str, str]], dict[str, str]]:
+    """The METHOD, --data body, --query pairs and --header map of a ``call`` command, each checked; PATH must
+    start with ``/`` (``path_example`` completes the message)."""
+    method = checked_method(args.method)
+    if not args.path.startswith("/"):
+        raise UsageError(f"PATH: starts with /{path_example}")
+    return method, request_body(args.data), pairs(args.query, "--query", "="), dict(pairs(args.header, "--header",
+                                                                                           ":"))
+
+
 def print_answer(response: HttpResponse, raw: bool, log: Log) -> int:
     """The answer's body on stdout: JSON pretty-printed (``raw``: as received); nothing for an empty body."""
     from ..errors import QlikApiError

@@ -25,7 +25,7 @@ from ..qscloud import (
 )
 from ._common import ENV_API_KEY, ExitCode, UsageError
 from ._io import emit, read_input, read_passphrase, read_secret_file, read_stdin, read_token, shown_path, to_json
-from ._net import checked_method, debug_log, http_settings, pairs, print_answer, request_body, tenant_url
+from ._net import debug_log, http_settings, print_answer, request_parts, tenant_url
 from ._run import Log, safe_text
 
 if TYPE_CHECKING:
@@ -275,12 +275,7 @@ def call(args: argparse.Namespace, log: Log) -> int:
 
 
 def _call_command(args: argparse.Namespace, log: Log) -> int:
-    method = checked_method(args.method)
-    if not args.path.startswith("/"):
-        raise UsageError("PATH: starts with /, e.g. /api/v1/users/me")
-    body = request_body(args.data)
-    query = pairs(args.query, "--query", "=")
-    headers = dict(pairs(args.header, "--header", ":"))
+    method, body, query, headers = request_parts(args, ", e.g. /api/v1/users/me")
     _prefer_typed_credential(args)
     if getattr(args, "client_id", None) is None:
         from ._oauth import warn_unused

@@ -19,12 +19,11 @@ from ._common import ExitCode, UsageError
 from ._io import emit, read_input, read_passphrase, read_token, to_json
 from ._net import (
     check_address,
-    checked_method,
     debug_log as _debug,
     http_settings as _http_settings,
     pairs,
     print_answer,
-    request_body,
+    request_parts,
 )
 from ._run import Log, safe_text
 
@@ -143,12 +142,7 @@ def _explain_401(exc: QlikApiError, server: str, jwt: str, log: Log, *, audience
 
 
 def call(args: argparse.Namespace, log: Log) -> int:
-    method = checked_method(args.method)
-    if not args.path.startswith("/"):
-        raise UsageError("PATH: starts with / and is relative to the virtual proxy, e.g. /qrs/about")
-    body = request_body(args.data)
-    query = pairs(args.query, "--query", "=")
-    headers = dict(pairs(args.header, "--header", ":"))
+    method, body, query, headers = request_parts(args, " and is relative to the virtual proxy, e.g. /qrs/about")
     jwt, _ = qseow_jwt(args, log)
     with _client(args, log, jwt) as client:
         try:
